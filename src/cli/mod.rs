@@ -1,0 +1,71 @@
+//! The command line: clap definitions, one file per subcommand, and the one place where errors
+//! become a single line on stderr and exit code 2 (ripgrep's pattern).
+
+mod bench;
+mod bench_train;
+mod count;
+mod fit;
+mod multiplier;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Scaling-law experiments: train dense and Leviathan models over a grid, fit power laws,
+/// compute effective-parameter multipliers.
+#[derive(Debug, Parser)]
+#[command(name = "ladder", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Fit a scaling law (Chinchilla Approach 3, done right) to a results table.
+    Fit(fit::FitArgs),
+    /// Effective-parameter multiplier of a variant arch against a reference arch.
+    Multiplier(multiplier::MultiplierArgs),
+    /// Parameter and FLOP breakdown of a dense or Leviathan model.
+    Count(count::CountArgs),
+    /// Benchmarks, each beside a Python peer where one is installed.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Fit(args) => fit::run(args),
+        Command::Multiplier(args) => multiplier::run(args),
+        Command::Count(args) => count::run(args),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ladder: error: {}", one_line(&e));
+            2
+        }
+    }
+}
+
+/// The error and its causes on one line, without repeating a cause the message already holds.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !line.contains(&c) {
+            line.push_str(": ");
+            line.push_str(&c);
+        }
+    }
+    line.replace('\n', " ")
+}

@@ -1,0 +1,16 @@
+//! `ladder`: a scaling-law experiment orchestrator.
+//!
+//! It trains dense (LLaMA-style) and Leviathan language models across grids of sizes, keeps
+//! every validation loss in one results table, fits power laws with an irreducible term, and
+//! turns them into effective-parameter multipliers, plots and reports.
+//!
+//! Modules, in the one direction data flows (a module uses only those listed before it):
+//! `error` -> `model` -> `table` -> `fit` -> `cli`.
+
+pub mod error;
+pub mod model;
+pub mod table;
+pub mod fit;
+pub mod cli;
+
+pub use error::{Error, Result};

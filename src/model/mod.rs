@@ -1,0 +1,1 @@
+//! Models: the dense LLaMA-style baseline and Leviathan, with parameter and FLOP accounting.
