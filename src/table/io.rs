@@ -1,0 +1,204 @@
+//! Reading and writing tables with polars. Formats follow the file extension (.csv or
+//! .parquet). Writes go to a temp file in the same directory, are synced, then renamed over
+//! the target, so a killed process or a full disk leaves the old table intact.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::schema::{COLUMNS, ColumnType, ResultRow, rows_to_frame};
+use crate::{Error, Result};
+
+#[derive(Clone, Copy)]
+enum Format {
+    Csv,
+    Parquet,
+}
+
+fn format_of(path: &Path) -> Result<Format> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("csv") => Ok(Format::Csv),
+        Some("parquet") | Some("pq") => Ok(Format::Parquet),
+        _ => Err(Error::table(path, "unknown table format: expected a .csv or .parquet file")),
+    }
+}
+
+/// Reads a CSV or parquet file into a frame.
+pub fn read_frame(path: &Path) -> Result<DataFrame> {
+    let format = format_of(path)?;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let df = match format {
+        Format::Csv => CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(Some(100_000))
+            .into_reader_with_file_handle(file)
+            .finish(),
+        Format::Parquet => ParquetReader::new(file).finish(),
+    };
+    df.map_err(|e| Error::table(path, format!("cannot read table: {}", first_line(&e.to_string()))))
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
+}
+
+/// Writes a frame atomically (temp file + rename) as CSV or parquet by extension.
+pub fn write_frame_atomic(df: &mut DataFrame, path: &Path) -> Result<()> {
+    let format = format_of(path)?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("table");
+    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let result = (|| -> Result<()> {
+        let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let written = match format {
+            Format::Csv => CsvWriter::new(&mut file).include_header(true).finish(df),
+            Format::Parquet => ParquetWriter::new(&mut file).finish(df).map(|_| ()),
+        };
+        written.map_err(|e| Error::table(&tmp, format!("cannot write table: {e}")))?;
+        file.flush().map_err(|e| Error::io(&tmp, e))?;
+        file.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes the results table as `<stem>.parquet` and `<stem>.csv` beside each other.
+pub fn write_rows(rows: &[ResultRow], stem: &Path) -> Result<()> {
+    let mut df = rows_to_frame(rows);
+    write_frame_atomic(&mut df, &stem.with_extension("parquet"))?;
+    write_frame_atomic(&mut df, &stem.with_extension("csv"))
+}
+
+/// Column `name` as f64 values, accepting any numeric type or numeric text; `None` = null.
+pub(crate) fn f64_column(df: &DataFrame, name: &str) -> std::result::Result<Vec<Option<f64>>, String> {
+    let col = df.column(name).map_err(|_| format!("missing column `{name}`"))?;
+    let cast = col
+        .strict_cast(&DataType::Float64)
+        .map_err(|_| format!("column `{name}` has type {}, expected a number", col.dtype()))?;
+    let ca = cast.f64().map_err(|e| e.to_string())?;
+    Ok(ca.iter().collect())
+}
+
+fn i64_column(df: &DataFrame, name: &str) -> std::result::Result<Vec<Option<i64>>, String> {
+    let values = f64_column(df, name).map_err(|e| e.replace("a number", "an integer"))?;
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| match v {
+            Some(x) if x.fract() != 0.0 || !x.is_finite() => Err(format!(
+                "column `{name}` row {}: {x} is not an integer",
+                row + 1
+            )),
+            other => Ok(other.map(|x| x as i64)),
+        })
+        .collect()
+}
+
+/// Column `name` as text; numbers are formatted. `None` = null.
+pub(crate) fn str_column(df: &DataFrame, name: &str) -> std::result::Result<Vec<Option<String>>, String> {
+    let col = df.column(name).map_err(|_| format!("missing column `{name}`"))?;
+    let cast = col
+        .cast(&DataType::String)
+        .map_err(|_| format!("column `{name}` has type {}, expected text", col.dtype()))?;
+    let ca = cast.str().map_err(|e| e.to_string())?;
+    Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
+}
+
+enum Values {
+    Str(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Float(Vec<Option<f64>>),
+}
+
+/// Reads a results table into typed rows. Every missing or mistyped column is named in one
+/// error, not only the first.
+pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
+    let df = read_frame(path)?;
+    let present: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+    let missing: Vec<&str> =
+        COLUMNS.iter().map(|(n, _)| *n).filter(|n| !present.iter().any(|p| p == n)).collect();
+    let mut problems = Vec::new();
+    if !missing.is_empty() {
+        problems.push(format!("missing columns: {}", missing.join(", ")));
+    }
+    let mut columns = std::collections::HashMap::new();
+    for &(name, ty) in COLUMNS.iter().filter(|(n, _)| !missing.contains(n)) {
+        let values = match ty {
+            ColumnType::Str => str_column(&df, name).map(Values::Str),
+            ColumnType::Int => i64_column(&df, name).map(Values::Int),
+            ColumnType::Float => f64_column(&df, name).map(Values::Float),
+        };
+        match values {
+            Ok(v) => {
+                columns.insert(name, v);
+            }
+            Err(e) => problems.push(e),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::table(path, format!("not a results table: {}", problems.join("; "))));
+    }
+    let null = |name: &str, row: usize| {
+        Error::table(path, format!("column `{name}` row {} is empty", row + 1))
+    };
+    let s = |name: &str, row: usize| -> Result<String> {
+        match &columns[name] {
+            Values::Str(v) => v[row].clone().ok_or_else(|| null(name, row)),
+            _ => unreachable!("typed by COLUMNS"),
+        }
+    };
+    let i = |name: &str, row: usize| -> Result<i64> {
+        match &columns[name] {
+            Values::Int(v) => v[row].ok_or_else(|| null(name, row)),
+            _ => unreachable!("typed by COLUMNS"),
+        }
+    };
+    // Floats may be empty (a diverged run has no loss): they read as NaN, never as a number.
+    let f = |name: &str, row: usize| -> f64 {
+        match &columns[name] {
+            Values::Float(v) => v[row].unwrap_or(f64::NAN),
+            _ => unreachable!("typed by COLUMNS"),
+        }
+    };
+    (0..df.height())
+        .map(|r| {
+            Ok(ResultRow {
+                run_id: s("run_id", r)?,
+                exp: s("exp", r)?,
+                arch: s("arch", r)?,
+                mode: s("mode", r)?,
+                n_params: i("n_params", r)?,
+                n_embed_in: i("n_embed_in", r)?,
+                n_embed_out: i("n_embed_out", r)?,
+                n_nonembed: i("n_nonembed", r)?,
+                d_model: i("d_model", r)?,
+                n_layers: i("n_layers", r)?,
+                n_heads: i("n_heads", r)?,
+                d_ff: i("d_ff", r)?,
+                vocab: i("vocab", r)?,
+                seq_len: i("seq_len", r)?,
+                tokens: i("tokens", r)?,
+                flops: f("flops", r),
+                step: i("step", r)?,
+                val_loss: f("val_loss", r),
+                val_bpb: f("val_bpb", r),
+                bucket_loss: s("bucket_loss", r).unwrap_or_default(),
+                lr: f("lr", r),
+                batch_tokens: i("batch_tokens", r)?,
+                seed: i("seed", r)?,
+                status: s("status", r)?,
+                wall_s: f("wall_s", r),
+                tokens_per_s: f("tokens_per_s", r),
+                git_commit: s("git_commit", r).unwrap_or_default(),
+                config_hash: s("config_hash", r)?,
+                created_at: s("created_at", r).unwrap_or_default(),
+            })
+        })
+        .collect()
+}

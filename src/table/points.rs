@@ -1,0 +1,236 @@
+//! Fit points from a loss table. Three column conventions are accepted:
+//! ours (`arch`, `n_params`, `tokens`, `val_loss`), Chinchilla-style (`Model Size`,
+//! `Training FLOP`, `loss`; D = C / 6N, as Besiroglu et al. 2024 extracted them) and plain
+//! `N`, `D`, `loss`. Without `arch` every row is one arch named `all`. Where the table has
+//! `status`, only succeeded rows are fitted; where it has `run_id` and `step`, only each
+//! run's final checkpoint. Every row left out is recorded with its reason.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use polars::prelude::DataFrame;
+use serde::Serialize;
+
+use super::io::{f64_column, read_frame, str_column};
+use crate::{Error, Result};
+
+/// One observation: a model of `n` total parameters trained on `d` tokens reached `loss`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Point {
+    pub label: String,
+    pub arch: String,
+    pub n: f64,
+    pub d: f64,
+    pub loss: f64,
+}
+
+/// A row that was read but not fitted, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Excluded {
+    pub label: String,
+    pub reason: String,
+}
+
+/// The points of a table, with what was left out.
+#[derive(Debug, Clone, Serialize)]
+pub struct FitInput {
+    pub source: String,
+    pub convention: &'static str,
+    pub points: Vec<Point>,
+    pub excluded: Vec<Excluded>,
+    /// Rows that were earlier checkpoints of a run whose final checkpoint is fitted.
+    pub earlier_checkpoints: usize,
+}
+
+impl FitInput {
+    /// The arches present, in order of first appearance.
+    pub fn arches(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for p in &self.points {
+            if !out.contains(&p.arch) {
+                out.push(p.arch.clone());
+            }
+        }
+        out
+    }
+
+    /// Only the points of one arch (the exclusions of other arches are dropped too).
+    pub fn select_arch(&self, arch: &str) -> Result<FitInput> {
+        let points: Vec<Point> = self.points.iter().filter(|p| p.arch == arch).cloned().collect();
+        if points.is_empty() {
+            return Err(Error::table(
+                &self.source,
+                format!("no rows of arch `{arch}` (arches: {})", self.arches().join(", ")),
+            ));
+        }
+        Ok(FitInput { points, ..self.clone() })
+    }
+
+    /// Drops the `k` points with the highest loss (outliers; Besiroglu et al. drop 5).
+    pub fn exclude_top(mut self, k: usize) -> Result<FitInput> {
+        if k == 0 {
+            return Ok(self);
+        }
+        if k >= self.points.len() {
+            return Err(Error::Invalid(format!(
+                "--exclude-top {k} would drop all {} points",
+                self.points.len()
+            )));
+        }
+        let mut order: Vec<usize> = (0..self.points.len()).collect();
+        order.sort_by(|&a, &b| self.points[b].loss.total_cmp(&self.points[a].loss).then(a.cmp(&b)));
+        let drop: Vec<usize> = order[..k].to_vec();
+        let mut kept = Vec::new();
+        for (i, p) in self.points.into_iter().enumerate() {
+            if drop.contains(&i) {
+                self.excluded.push(Excluded {
+                    label: p.label.clone(),
+                    reason: format!("among the {k} highest losses ({:.4})", p.loss),
+                });
+            } else {
+                kept.push(p);
+            }
+        }
+        self.points = kept;
+        Ok(self)
+    }
+
+    pub fn n(&self) -> Vec<f64> {
+        self.points.iter().map(|p| p.n).collect()
+    }
+    pub fn d(&self) -> Vec<f64> {
+        self.points.iter().map(|p| p.d).collect()
+    }
+    pub fn loss(&self) -> Vec<f64> {
+        self.points.iter().map(|p| p.loss).collect()
+    }
+}
+
+/// Reads a table file and turns it into fit points.
+pub fn load_points(path: &Path) -> Result<FitInput> {
+    let df = read_frame(path)?;
+    points_from_frame(&df, &path.display().to_string())
+}
+
+fn has(df: &DataFrame, name: &str) -> bool {
+    df.get_column_names().iter().any(|c| c.as_str() == name)
+}
+
+/// Turns a frame into fit points; `source` names it in errors.
+pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
+    let err = |msg: String| Error::table(source, msg);
+    if df.height() == 0 {
+        return Err(err("the table is empty: a fit needs at least 2 rows".into()));
+    }
+    let (convention, n_col, d_col, l_col) = if has(df, "n_params") || has(df, "val_loss") {
+        ("results table", "n_params", "tokens", "val_loss")
+    } else if has(df, "Model Size") {
+        ("Chinchilla (Model Size, Training FLOP, loss)", "Model Size", "Training FLOP", "loss")
+    } else if has(df, "N") {
+        ("N, D, loss", "N", "D", "loss")
+    } else {
+        let cols: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+        return Err(err(format!(
+            "missing columns: expected `n_params`, `tokens`, `val_loss` (or `Model Size`, \
+             `Training FLOP`, `loss`, or `N`, `D`, `loss`); found {}",
+            cols.join(", ")
+        )));
+    };
+    let mut problems = Vec::new();
+    let mut numeric = |name: &str| match f64_column(df, name) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            problems.push(e);
+            None
+        }
+    };
+    let (n, d, l) = (numeric(n_col), numeric(d_col), numeric(l_col));
+    let (Some(n), Some(d), Some(l)) = (n, d, l) else {
+        return Err(err(problems.join("; ")));
+    };
+    let text = |name: &str| -> Result<Option<Vec<Option<String>>>> {
+        if has(df, name) { str_column(df, name).map(Some).map_err(err) } else { Ok(None) }
+    };
+    let arch = text("arch")?;
+    let status = text("status")?;
+    let run_id = text("run_id")?;
+    let step = if has(df, "step") { Some(f64_column(df, "step").map_err(err)?) } else { None };
+
+    let label = |i: usize| match (&run_id, &step) {
+        (Some(r), Some(s)) => format!(
+            "{}@{}",
+            r[i].as_deref().unwrap_or("?"),
+            s[i].map(|x| x.to_string()).unwrap_or_default()
+        ),
+        (Some(r), None) => r[i].clone().unwrap_or_else(|| format!("row {}", i + 1)),
+        _ => format!("row {}", i + 1),
+    };
+    // The final checkpoint of each run: the row with the largest step.
+    let mut last_step: HashMap<String, f64> = HashMap::new();
+    if let (Some(r), Some(s)) = (&run_id, &step) {
+        for i in 0..df.height() {
+            if let (Some(id), Some(st)) = (&r[i], s[i]) {
+                let e = last_step.entry(id.clone()).or_insert(st);
+                *e = e.max(st);
+            }
+        }
+    }
+    let mut points = Vec::new();
+    let mut excluded = Vec::new();
+    let mut earlier_checkpoints = 0;
+    for i in 0..df.height() {
+        let row = i + 1;
+        if let Some(st) = status.as_ref().and_then(|s| s[i].as_deref())
+            && st != "succeeded"
+        {
+            excluded.push(Excluded { label: label(i), reason: format!("status {st}") });
+            continue;
+        }
+        if let (Some(r), Some(s)) = (&run_id, &step)
+            && let (Some(id), Some(st)) = (&r[i], s[i])
+            && st < last_step[id]
+        {
+            earlier_checkpoints += 1;
+            continue;
+        }
+        let (Some(ni), Some(di), Some(li)) = (n[i], d[i], l[i]) else {
+            let which = [(n_col, n[i]), (d_col, d[i]), (l_col, l[i])]
+                .iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(c, _)| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(err(format!("row {row}: {which} is empty")));
+        };
+        let di = if convention.starts_with("Chinchilla") { di / (6.0 * ni) } else { di };
+        if !li.is_finite() {
+            return Err(err(format!("row {row}: `{l_col}` is {li}; losses must be finite")));
+        }
+        if li <= 0.0 {
+            return Err(err(format!("row {row}: `{l_col}` is {li}; losses must be positive")));
+        }
+        if !(ni.is_finite() && ni > 0.0) {
+            return Err(err(format!("row {row}: `{n_col}` is {ni}; parameter counts must be positive")));
+        }
+        if !(di.is_finite() && di > 0.0) {
+            return Err(err(format!("row {row}: `{d_col}` gives D = {di}; token counts must be positive")));
+        }
+        let arch = arch.as_ref().and_then(|a| a[i].clone()).unwrap_or_else(|| "all".to_string());
+        points.push(Point { label: label(i), arch, n: ni, d: di, loss: li });
+    }
+    if points.len() < 2 {
+        return Err(err(format!(
+            "{} usable row{} ({} excluded): a fit needs at least 2",
+            points.len(),
+            if points.len() == 1 { "" } else { "s" },
+            excluded.len()
+        )));
+    }
+    Ok(FitInput {
+        source: source.to_string(),
+        convention,
+        points,
+        excluded,
+        earlier_checkpoints,
+    })
+}

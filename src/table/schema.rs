@@ -1,0 +1,113 @@
+//! The results-table schema: column names and types, and the typed row they hold.
+
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// The kind of value a column holds; integers are i64, floats f64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnType {
+    Str,
+    Int,
+    Float,
+}
+
+impl ColumnType {
+    pub fn name(self) -> &'static str {
+        match self {
+            ColumnType::Str => "string",
+            ColumnType::Int => "integer",
+            ColumnType::Float => "number",
+        }
+    }
+}
+
+/// Every column of the results table, in order, with its type.
+pub const COLUMNS: &[(&str, ColumnType)] = &[
+    ("run_id", ColumnType::Str),
+    ("exp", ColumnType::Str),
+    ("arch", ColumnType::Str),
+    ("mode", ColumnType::Str),
+    ("n_params", ColumnType::Int),
+    ("n_embed_in", ColumnType::Int),
+    ("n_embed_out", ColumnType::Int),
+    ("n_nonembed", ColumnType::Int),
+    ("d_model", ColumnType::Int),
+    ("n_layers", ColumnType::Int),
+    ("n_heads", ColumnType::Int),
+    ("d_ff", ColumnType::Int),
+    ("vocab", ColumnType::Int),
+    ("seq_len", ColumnType::Int),
+    ("tokens", ColumnType::Int),
+    ("flops", ColumnType::Float),
+    ("step", ColumnType::Int),
+    ("val_loss", ColumnType::Float),
+    ("val_bpb", ColumnType::Float),
+    ("bucket_loss", ColumnType::Str),
+    ("lr", ColumnType::Float),
+    ("batch_tokens", ColumnType::Int),
+    ("seed", ColumnType::Int),
+    ("status", ColumnType::Str),
+    ("wall_s", ColumnType::Float),
+    ("tokens_per_s", ColumnType::Float),
+    ("git_commit", ColumnType::Str),
+    ("config_hash", ColumnType::Str),
+    ("created_at", ColumnType::Str),
+];
+
+/// One row of the results table. `bucket_loss` is a JSON array of per-frequency-bucket mean
+/// losses (nats/token), so CSV and parquet hold the same text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRow {
+    pub run_id: String,
+    pub exp: String,
+    pub arch: String,
+    pub mode: String,
+    pub n_params: i64,
+    pub n_embed_in: i64,
+    pub n_embed_out: i64,
+    pub n_nonembed: i64,
+    pub d_model: i64,
+    pub n_layers: i64,
+    pub n_heads: i64,
+    pub d_ff: i64,
+    pub vocab: i64,
+    pub seq_len: i64,
+    pub tokens: i64,
+    pub flops: f64,
+    pub step: i64,
+    pub val_loss: f64,
+    pub val_bpb: f64,
+    pub bucket_loss: String,
+    pub lr: f64,
+    pub batch_tokens: i64,
+    pub seed: i64,
+    pub status: String,
+    pub wall_s: f64,
+    pub tokens_per_s: f64,
+    pub git_commit: String,
+    pub config_hash: String,
+    pub created_at: String,
+}
+
+macro_rules! columns_of {
+    ($rows:expr; $($s:ident),*; $($i:ident),*; $($f:ident),*) => {{
+        let rows = $rows;
+        let mut cols: Vec<Column> = Vec::new();
+        $( cols.push(Column::new(stringify!($s).into(), rows.iter().map(|r| r.$s.clone()).collect::<Vec<String>>())); )*
+        $( cols.push(Column::new(stringify!($i).into(), rows.iter().map(|r| r.$i).collect::<Vec<i64>>())); )*
+        $( cols.push(Column::new(stringify!($f).into(), rows.iter().map(|r| r.$f).collect::<Vec<f64>>())); )*
+        cols
+    }};
+}
+
+/// Builds the table's frame from typed rows, columns in [`COLUMNS`] order.
+pub fn rows_to_frame(rows: &[ResultRow]) -> DataFrame {
+    let cols = columns_of!(rows;
+        run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at;
+        n_params, n_embed_in, n_embed_out, n_nonembed, d_model, n_layers, n_heads, d_ff, vocab,
+        seq_len, tokens, step, batch_tokens, seed;
+        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s);
+    let df = DataFrame::new(rows.len(), cols).expect("columns have the rows' length");
+    let order: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
+    df.select(order).expect("every schema column was built")
+}
