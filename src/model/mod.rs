@@ -1,1 +1,39 @@
-//! Models: the dense LLaMA-style baseline and Leviathan, with parameter and FLOP accounting.
+//! Models: the dense LLaMA-style baseline ([`dense`]) and Leviathan with its LEV generator
+//! ([`leviathan`]) on a shared body ([`blocks`]); exact parameter and FLOP accounting
+//! ([`count`]); iso-body and isoparametric sizing ([`sizing`]); vocabulary sizes ([`vocab`]);
+//! the run-time backend choice ([`backend`]); and a minimal training step ([`step`]) used by
+//! the benchmark and the tests until the training loop proper exists.
+
+pub mod backend;
+pub mod blocks;
+pub mod count;
+pub mod dense;
+pub mod leviathan;
+pub mod sizing;
+pub mod step;
+pub mod vocab;
+
+pub use backend::{CpuBackend, DeviceKind};
+pub use blocks::BodyConfig;
+pub use dense::{Dense, DenseConfig};
+pub use leviathan::{Generator, GeneratorConfig, GeneratorStrategy, Leviathan, LeviathanConfig};
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor};
+
+/// Anything that maps token ids `[batch, seq]` to logits `[batch, seq, vocab]`.
+pub trait LanguageModel<B: Backend> {
+    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3>;
+}
+
+impl<B: Backend> LanguageModel<B> for Dense<B> {
+    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.forward(ids)
+    }
+}
+
+impl<B: Backend> LanguageModel<B> for Leviathan<B> {
+    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.forward(ids)
+    }
+}

@@ -1,0 +1,335 @@
+//! The transformer body shared by the dense baseline and Leviathan: RMSNorm (burn's own),
+//! rotary positions, causal self-attention, the SwiGLU feed-forward, the pre-norm block and
+//! the stack of blocks with its final norm. Owns everything between the input embedding (a
+//! table or the LEV generator) and the output head, so that "same body" in the iso-body
+//! comparison means the same code.
+
+use burn::config::Config;
+use burn::module::{Initializer, Module};
+use burn::nn::{Linear, LinearConfig, RmsNorm, RmsNormConfig};
+use burn::tensor::activation::silu;
+use burn::tensor::backend::Backend;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Tensor, TensorData};
+
+use crate::error::{Error, Result};
+
+/// The default feed-forward width: 8/3 · d (SwiGLU keeps the parameters of a 4·d GELU MLP),
+/// rounded up to a multiple of 64.
+pub fn default_d_ff(d_model: usize) -> usize {
+    (8 * d_model).div_ceil(3).div_ceil(64) * 64
+}
+
+/// Configuration of the transformer body: `n_layers` pre-norm blocks plus the final RMSNorm.
+#[derive(Config, Debug)]
+pub struct BodyConfig {
+    /// Width of the residual stream.
+    pub d_model: usize,
+    /// Number of blocks.
+    pub n_layers: usize,
+    /// Attention heads; `d_model` must be divisible by it and the head width must be even (RoPE).
+    pub n_heads: usize,
+    /// Hidden width of SwiGLU; `None` means [`default_d_ff`].
+    pub d_ff: Option<usize>,
+    /// Longest sequence the rotary tables cover.
+    #[config(default = 256)]
+    pub seq_len: usize,
+    /// RoPE base.
+    #[config(default = 10000.0)]
+    pub rope_theta: f64,
+    /// RMSNorm epsilon.
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+    /// Standard deviation of the normal initialisation of every projection (GPT-2/LLaMA 0.02).
+    #[config(default = 0.02)]
+    pub init_std: f64,
+}
+
+impl BodyConfig {
+    /// The feed-forward width actually used.
+    pub fn d_ff(&self) -> usize {
+        self.d_ff.unwrap_or_else(|| default_d_ff(self.d_model))
+    }
+
+    /// Per-head width.
+    pub fn head_dim(&self) -> usize {
+        self.d_model / self.n_heads.max(1)
+    }
+
+    /// Rejects shapes the blocks cannot be built with.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Model(m));
+        if self.d_model == 0 || self.n_heads == 0 || self.seq_len == 0 || self.d_ff() == 0 {
+            return bad("d_model, n_heads, d_ff and seq_len must be positive".into());
+        }
+        if self.d_model % self.n_heads != 0 {
+            return bad(format!(
+                "d_model {} is not divisible by n_heads {}",
+                self.d_model, self.n_heads
+            ));
+        }
+        if self.head_dim() % 2 != 0 {
+            return bad(format!(
+                "head width {} must be even for RoPE",
+                self.head_dim()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the body. Panics on an invalid config; call [`BodyConfig::validate`] first where
+    /// the config comes from a user.
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Body<B> {
+        self.validate().expect("invalid body config");
+        let blocks = (0..self.n_layers)
+            .map(|_| BlockConfig::from_body(self).init(device))
+            .collect();
+        Body {
+            blocks,
+            norm: RmsNormConfig::new(self.d_model)
+                .with_epsilon(self.norm_eps)
+                .init(device),
+            rope: Rope::new(self.seq_len, self.head_dim(), self.rope_theta, device),
+        }
+    }
+}
+
+/// `n_layers` pre-norm blocks and the final RMSNorm.
+#[derive(Module, Debug)]
+pub struct Body<B: Backend> {
+    pub blocks: Vec<Block<B>>,
+    pub norm: RmsNorm<B>,
+    pub rope: Rope<B>,
+}
+
+impl<B: Backend> Body<B> {
+    /// `[batch, seq, d_model]` embeddings to normalised final hidden states of the same shape.
+    pub fn forward(&self, mut x: Tensor<B, 3>) -> Tensor<B, 3> {
+        for block in &self.blocks {
+            x = block.forward(x, &self.rope);
+        }
+        self.norm.forward(x)
+    }
+}
+
+/// Rotary position tables (Su et al. 2021). Half-split pairing (x_i, x_{i+hd/2}), as in
+/// GPT-NeoX and Hugging Face LLaMA: it needs two slices and a concat instead of burn's
+/// interleaved sign-matrix matmul. The pairing is a fixed permutation of the head
+/// coordinates, so it is equivalent to the interleaved form up to relabelling.
+#[derive(Module, Debug)]
+pub struct Rope<B: Backend> {
+    /// `[seq_len, head_dim / 2]`; plain tensors are constants, not parameters.
+    cos: Tensor<B, 2>,
+    sin: Tensor<B, 2>,
+}
+
+impl<B: Backend> Rope<B> {
+    pub fn new(seq_len: usize, head_dim: usize, theta: f64, device: &B::Device) -> Self {
+        let half = head_dim / 2;
+        let mut cos = Vec::with_capacity(seq_len * half);
+        let mut sin = Vec::with_capacity(seq_len * half);
+        for t in 0..seq_len {
+            for i in 0..half {
+                let freq = theta.powf(-((2 * i) as f64) / head_dim as f64);
+                let angle = t as f64 * freq;
+                cos.push(angle.cos() as f32);
+                sin.push(angle.sin() as f32);
+            }
+        }
+        Rope {
+            cos: Tensor::from_data(TensorData::new(cos, [seq_len, half]), device),
+            sin: Tensor::from_data(TensorData::new(sin, [seq_len, half]), device),
+        }
+    }
+
+    /// Rotates `[batch, heads, seq, head_dim]` by position.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [_, _, t, hd] = x.dims();
+        let half = hd / 2;
+        assert!(
+            t <= self.cos.dims()[0],
+            "sequence {t} longer than the RoPE table"
+        );
+        let cos = self.cos.clone().narrow(0, 0, t).unsqueeze::<4>();
+        let sin = self.sin.clone().narrow(0, 0, t).unsqueeze::<4>();
+        let x1 = x.clone().narrow(3, 0, half);
+        let x2 = x.narrow(3, half, half);
+        let r1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
+        let r2 = x1 * sin + x2 * cos;
+        Tensor::cat(vec![r1, r2], 3)
+    }
+}
+
+/// Configuration of one pre-norm block.
+#[derive(Config, Debug)]
+pub struct BlockConfig {
+    /// Residual width.
+    pub d_model: usize,
+    /// Attention heads.
+    pub n_heads: usize,
+    /// SwiGLU hidden width.
+    pub d_ff: usize,
+    /// RMSNorm epsilon.
+    #[config(default = 1e-5)]
+    pub norm_eps: f64,
+    /// Normal init std of the projections.
+    #[config(default = 0.02)]
+    pub init_std: f64,
+}
+
+impl BlockConfig {
+    fn from_body(body: &BodyConfig) -> Self {
+        BlockConfig::new(body.d_model, body.n_heads, body.d_ff())
+            .with_norm_eps(body.norm_eps)
+            .with_init_std(body.init_std)
+    }
+
+    pub fn init<B: Backend>(&self, device: &B::Device) -> Block<B> {
+        let d = self.d_model;
+        let linear = |i, o| {
+            LinearConfig::new(i, o)
+                .with_bias(false)
+                .with_initializer(Initializer::Normal {
+                    mean: 0.0,
+                    std: self.init_std,
+                })
+                .init(device)
+        };
+        Block {
+            attn_norm: RmsNormConfig::new(d)
+                .with_epsilon(self.norm_eps)
+                .init(device),
+            // q, k and v fused into one [d, 3d] matmul: same parameters as three d×d ones.
+            qkv: linear(d, 3 * d),
+            out: linear(d, d),
+            ffn_norm: RmsNormConfig::new(d)
+                .with_epsilon(self.norm_eps)
+                .init(device),
+            // W1 (gate) and W3 (up) fused into one [d, 2·d_ff] matmul.
+            gate_up: linear(d, 2 * self.d_ff),
+            down: linear(self.d_ff, d),
+            n_heads: self.n_heads,
+            d_ff: self.d_ff,
+        }
+    }
+}
+
+/// x + Attn(RMSNorm(x)), then x + SwiGLU(RMSNorm(x)) (LLaMA, Touvron et al. 2023).
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    pub attn_norm: RmsNorm<B>,
+    pub qkv: Linear<B>,
+    pub out: Linear<B>,
+    pub ffn_norm: RmsNorm<B>,
+    pub gate_up: Linear<B>,
+    pub down: Linear<B>,
+    n_heads: usize,
+    d_ff: usize,
+}
+
+impl<B: Backend> Block<B> {
+    pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+        let x = x.clone() + self.attention(self.attn_norm.forward(x), rope);
+        let h = self.ffn_norm.forward(x.clone());
+        x + self.swiglu(h)
+    }
+
+    /// Causal multi-head self-attention, softmax(QKᵀ/√hd)V, with RoPE on Q and K.
+    fn attention(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
+        let [b, t, d] = x.dims();
+        let h = self.n_heads;
+        let hd = d / h;
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([b, t, 3 * h, hd])
+            .swap_dims(1, 2);
+        let q = rope.forward(qkv.clone().narrow(1, 0, h));
+        let k = rope.forward(qkv.clone().narrow(1, h, h));
+        let v = qkv.narrow(1, 2 * h, h);
+        let opts = AttentionModuleOptions {
+            is_causal: true,
+            ..Default::default()
+        };
+        let a = attention(q, k, v, None, None, opts);
+        self.out.forward(a.swap_dims(1, 2).reshape([b, t, d]))
+    }
+
+    /// SwiGLU (Shazeer 2020): W2 (silu(W1 x) ⊙ W3 x).
+    fn swiglu(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        let gu = self.gate_up.forward(x);
+        let gate = gu.clone().narrow(2, 0, self.d_ff);
+        let up = gu.narrow(2, self.d_ff, self.d_ff);
+        self.down.forward(silu(gate) * up)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::Flex;
+
+    type B = Flex;
+
+    #[test]
+    fn default_d_ff_is_eight_thirds_rounded_up_to_64() {
+        assert_eq!(default_d_ff(128), 384); // 341.3 -> 384
+        assert_eq!(default_d_ff(256), 704); // 682.7 -> 704
+        assert_eq!(default_d_ff(2048), 5504); // 5461.3 -> 5504
+    }
+
+    #[test]
+    fn rope_preserves_norm_and_leaves_position_zero_unchanged() {
+        let dev = Default::default();
+        let rope = Rope::<B>::new(8, 4, 10000.0, &dev);
+        let x = Tensor::<B, 4>::random([1, 2, 8, 4], burn::tensor::Distribution::Default, &dev);
+        let y = rope.forward(x.clone());
+        let n_in: Vec<f32> = x
+            .clone()
+            .square()
+            .sum_dim(3)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        let n_out: Vec<f32> = y
+            .clone()
+            .square()
+            .sum_dim(3)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        for (a, b) in n_in.iter().zip(&n_out) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        let x0: Vec<f32> = x.narrow(2, 0, 1).into_data().iter::<f32>().collect();
+        let y0: Vec<f32> = y
+            .clone()
+            .narrow(2, 0, 1)
+            .into_data()
+            .iter::<f32>()
+            .collect();
+        assert_eq!(x0, y0);
+        let y1: Vec<f32> = y.narrow(2, 1, 1).into_data().iter::<f32>().collect();
+        assert_ne!(x0, y1);
+    }
+
+    #[test]
+    fn attention_is_causal() {
+        // Changing the last position's input must not change any earlier output.
+        let dev = Default::default();
+        let body = BodyConfig::new(16, 1, 2).with_seq_len(6).init::<B>(&dev);
+        let x = Tensor::<B, 3>::random([1, 6, 16], burn::tensor::Distribution::Default, &dev);
+        let mut data: Vec<f32> = x.clone().into_data().iter::<f32>().collect();
+        for v in &mut data[5 * 16..] {
+            *v += 1.0;
+        }
+        let x2 = Tensor::<B, 3>::from_data(TensorData::new(data, [1, 6, 16]), &dev);
+        let y1: Vec<f32> = body.forward(x).into_data().iter::<f32>().collect();
+        let y2: Vec<f32> = body.forward(x2).into_data().iter::<f32>().collect();
+        for i in 0..5 * 16 {
+            assert!((y1[i] - y2[i]).abs() < 1e-6, "position {} changed", i / 16);
+        }
+        assert!((5 * 16..6 * 16).any(|i| (y1[i] - y2[i]).abs() > 1e-4));
+    }
+}
