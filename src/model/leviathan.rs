@@ -275,6 +275,14 @@ pub fn separable_product<B: Backend>(factors: Tensor<B, 3>, log_eps: f64) -> Ten
 }
 
 impl<B: Backend> Generator<B> {
+    /// The same weights with another strategy and chunk size (for benchmarks and tests).
+    pub fn with_strategy(mut self, strategy: GeneratorStrategy, chunk_tokens: usize) -> Self {
+        assert!(chunk_tokens > 0, "chunk_tokens must be positive");
+        self.strategy = strategy;
+        self.chunk_tokens = chunk_tokens;
+        self
+    }
+
     /// Token ids `[batch, seq]` to embeddings `[batch, seq, D]`, following `strategy`.
     pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let [b, t] = ids.dims();
