@@ -28,8 +28,8 @@ pub fn o200k_padded(multiple: usize) -> Result<usize> {
     padded(O200K_BASE_N_VOCAB, multiple)
 }
 
-/// o200k_base's size read from tiktoken-rs: one more than the largest id, which is a special
-/// token's. Slow (it builds the BPE tables); [`O200K_BASE_N_VOCAB`] is the cached answer.
+/// o200k_base's size read from tiktoken-rs: one more than the largest id, which in o200k_base
+/// is a special token's (the ordinary ranks end at 199,997). Slow (it builds the BPE tables); [`O200K_BASE_N_VOCAB`] is the cached answer.
 pub fn o200k_base_n_vocab_from_tiktoken() -> usize {
     let bpe = tiktoken_rs::o200k_base_singleton();
     let specials = bpe.special_tokens();
@@ -38,7 +38,5 @@ pub fn o200k_base_n_vocab_from_tiktoken() -> usize {
         .flat_map(|s| bpe.encode_with_special_tokens(s))
         .max()
         .unwrap_or(0) as usize;
-    // The ordinary ranks end below the first special in o200k_base; include them anyway.
-    let max_ordinary = bpe.encode_ordinary("hello").into_iter().max().unwrap_or(0) as usize;
-    max_special.max(max_ordinary) + 1
+    max_special + 1
 }
