@@ -63,13 +63,13 @@ impl BodyConfig {
         if self.d_model == 0 || self.n_heads == 0 || self.seq_len == 0 || self.d_ff() == 0 {
             return bad("d_model, n_heads, d_ff and seq_len must be positive".into());
         }
-        if self.d_model % self.n_heads != 0 {
+        if !self.d_model.is_multiple_of(self.n_heads) {
             return bad(format!(
                 "d_model {} is not divisible by n_heads {}",
                 self.d_model, self.n_heads
             ));
         }
-        if self.head_dim() % 2 != 0 {
+        if !self.head_dim().is_multiple_of(2) {
             return bad(format!(
                 "head width {} must be even for RoPE",
                 self.head_dim()
