@@ -1,17 +1,139 @@
-//! `ladder bench`: benchmarks run side by side with a Python peer where one is installed.
+//! `ladder bench`: benchmarks run side by side with a Python peer where one is installed,
+//! in the same process run, printing both times and their ratio.
 
-use clap::Subcommand;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use clap::{Args, Subcommand};
 
 use super::bench_train;
+use super::output::num;
+use crate::fit::{self, FitSpec, LawKind};
+use crate::table;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// The 4,500-start `nd` fit on the Chinchilla data, beside SciPy, and a 1,000-resample bootstrap.
+    Fit(BenchFitArgs),
     /// Training throughput of dense and Leviathan models (and eager PyTorch when installed).
     Train(bench_train::BenchTrainArgs),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
+        BenchCommand::Fit(args) => bench_fit(args),
         BenchCommand::Train(args) => bench_train::run(args),
     }
+}
+
+#[derive(Debug, Args)]
+pub struct BenchFitArgs {
+    /// Chinchilla-style table to fit.
+    #[arg(long, default_value = "../shared/data/chinchilla_epoch_svg_extracted.csv")]
+    pub table: PathBuf,
+    /// Outliers dropped before fitting, as Besiroglu et al. do.
+    #[arg(long, default_value_t = 5)]
+    pub exclude_top: usize,
+    /// The SciPy peer script.
+    #[arg(long, default_value = "../shared/peers/scipy_fit.py")]
+    pub peer: PathBuf,
+    /// Bootstrap resamples to time.
+    #[arg(long, default_value_t = 1000)]
+    pub bootstrap: usize,
+    /// Repetitions of the fit (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
+    let input = table::load_points(&args.table)?.exclude_top(args.exclude_top)?;
+    let spec = FitSpec { bootstrap: 0, ..FitSpec::new(LawKind::Nd) };
+    let threads = rayon::current_num_threads();
+    let mut times = Vec::new();
+    let mut report = None;
+    for _ in 0..args.reps.max(1) {
+        let t0 = Instant::now();
+        report = Some(fit::fit(&input, &spec)?);
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let report = report.expect("at least one repetition");
+    let ours = median(times);
+    let p = &report.params;
+    println!(
+        "ladder  fit: {} starts on {} points, {threads} threads: {ours:.3} s (median of {})",
+        report.starts,
+        report.n_points,
+        args.reps.max(1)
+    );
+    println!(
+        "        E={} A={} B={} alpha={} beta={} objective={:.6e}",
+        num(p.e),
+        num(p.a),
+        num(p.b.unwrap_or(f64::NAN)),
+        num(p.alpha),
+        num(p.beta.unwrap_or(f64::NAN)),
+        report.objective
+    );
+    let boot_spec = FitSpec { bootstrap: args.bootstrap, ..spec.clone() };
+    let t0 = Instant::now();
+    let points = fit::LogPoints::new(&input.n(), &input.d(), &input.loss());
+    let laws = fit::bootstrap::bootstrap_laws(&points, LawKind::Nd, &boot_spec.solver, &report.theta, args.bootstrap, 0);
+    let boot = t0.elapsed().as_secs_f64();
+    println!(
+        "ladder  bootstrap: {} resamples ({} failed): {boot:.3} s",
+        args.bootstrap,
+        laws.iter().filter(|l| l.is_none()).count()
+    );
+    match run_peer(&args.peer, &args.table, args.exclude_top)? {
+        PeerResult::Skipped(why) => println!("peer skipped: {why}"),
+        PeerResult::Ran { fit_s, line } => {
+            println!("scipy   fit: {fit_s:.3} s (1 thread)\n        {line}");
+            println!(
+                "ratio   scipy / ladder = {:.1}x  ({:.1}x per thread)",
+                fit_s / ours,
+                fit_s / ours / threads as f64
+            );
+        }
+    }
+    Ok(())
+}
+
+enum PeerResult {
+    Skipped(String),
+    Ran { fit_s: f64, line: String },
+}
+
+fn run_peer(peer: &Path, table: &Path, exclude: usize) -> anyhow::Result<PeerResult> {
+    if !peer.exists() {
+        return Ok(PeerResult::Skipped(format!("{} not found", peer.display())));
+    }
+    let has_scipy = Command::new("python3")
+        .args(["-c", "import scipy, numpy"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !has_scipy {
+        return Ok(PeerResult::Skipped("python3 with numpy and scipy is not installed".into()));
+    }
+    let out = Command::new("python3")
+        .arg(peer)
+        .arg(table)
+        .args(["--exclude", &exclude.to_string()])
+        .output()?;
+    if !out.status.success() {
+        anyhow::bail!("the SciPy peer failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let fit_s = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("fit_s=")?.parse::<f64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("the SciPy peer printed no fit_s="))?;
+    let line = text.lines().find(|l| l.starts_with("E=")).unwrap_or("").to_string();
+    Ok(PeerResult::Ran { fit_s, line })
 }
