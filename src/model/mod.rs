@@ -37,3 +37,17 @@ impl<B: Backend> LanguageModel<B> for Leviathan<B> {
         self.forward(ids)
     }
 }
+
+/// Forces burn's lazy parameter initialisation now. A clone of an uninitialised module draws
+/// its own fresh weights when first used, so materialise a model before cloning it (and right
+/// after seeding, to fix the order in which parameters draw from the RNG).
+pub fn materialize<B: Backend, M: burn::module::Module<B>>(model: M) -> M {
+    struct Touch;
+    impl<B: Backend> burn::module::ModuleVisitor<B> for Touch {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<B, D>>) {
+            let _ = param.val();
+        }
+    }
+    model.visit(&mut Touch);
+    model
+}

@@ -129,3 +129,63 @@ where
     }
     (optim.step(settings.lr, model, grads), value)
 }
+
+/// Wall time of the phases of one training step, in seconds.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct StepTiming {
+    /// Logits and loss, up to reading the loss back.
+    pub forward: f64,
+    /// `backward()` and collecting the gradients.
+    pub backward: f64,
+    /// Global-norm clipping and the AdamW update.
+    pub update: f64,
+}
+
+impl StepTiming {
+    pub fn total(&self) -> f64 {
+        self.forward + self.backward + self.update
+    }
+
+    pub fn add(&mut self, o: &StepTiming) {
+        self.forward += o.forward;
+        self.backward += o.backward;
+        self.update += o.update;
+    }
+}
+
+/// [`train_step`] with each phase timed; the backend is synchronised at each boundary so that
+/// asynchronous backends (CUDA) are timed correctly too.
+pub fn timed_train_step<B, M, O>(
+    model: M,
+    optim: &mut O,
+    settings: &StepSettings,
+    inputs: Tensor<B, 2, Int>,
+    targets: Tensor<B, 2, Int>,
+) -> (M, f64, StepTiming)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + LanguageModel<B>,
+    O: Optimizer<M, B>,
+{
+    let device = inputs.device();
+    let sync = || B::sync(&device).expect("backend sync");
+    let t0 = std::time::Instant::now();
+    let loss = lm_loss(model.logits(inputs), targets);
+    let value = loss.clone().into_scalar().elem::<f64>();
+    let t1 = std::time::Instant::now();
+    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    sync();
+    let t2 = std::time::Instant::now();
+    if let Some(max) = settings.clip_norm {
+        clip_global_norm::<B, M>(&model, &mut grads, max);
+    }
+    let model = optim.step(settings.lr, model, grads);
+    sync();
+    let t3 = std::time::Instant::now();
+    let timing = StepTiming {
+        forward: (t1 - t0).as_secs_f64(),
+        backward: (t2 - t1).as_secs_f64(),
+        update: (t3 - t2).as_secs_f64(),
+    };
+    (model, value, timing)
+}
