@@ -5,12 +5,14 @@
 //! turns them into effective-parameter multipliers, plots and reports.
 //!
 //! Modules, in the one direction data flows (a module uses only those listed before it):
-//! `error` -> `model` -> `table` -> `fit` -> `cli`.
+//! `error` -> `data` -> `model` -> `table` -> `fit` -> `plot` -> `cli`.
 
 pub mod error;
+pub mod data;
 pub mod model;
 pub mod table;
 pub mod fit;
+pub mod plot;
 pub mod cli;
 
 pub use error::{Error, Result};

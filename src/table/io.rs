@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use polars::prelude::*;
 
@@ -47,18 +47,24 @@ fn first_line(s: &str) -> &str {
 /// Writes a frame atomically (temp file + rename) as CSV or parquet by extension.
 pub fn write_frame_atomic(df: &mut DataFrame, path: &Path) -> Result<()> {
     let format = format_of(path)?;
+    let mut buf: Vec<u8> = Vec::new();
+    let encoded = match format {
+        Format::Csv => CsvWriter::new(&mut buf).include_header(true).finish(df),
+        Format::Parquet => ParquetWriter::new(&mut buf).finish(df).map(|_| ()),
+    };
+    encoded.map_err(|e| Error::table(path, format!("cannot encode table: {e}")))?;
+    write_atomic(path, &buf)
+}
+
+/// Writes bytes atomically: a temp file in the same directory, synced, then renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("table");
-    let tmp: PathBuf = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| -> Result<()> {
         let mut file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        let written = match format {
-            Format::Csv => CsvWriter::new(&mut file).include_header(true).finish(df),
-            Format::Parquet => ParquetWriter::new(&mut file).finish(df).map(|_| ()),
-        };
-        written.map_err(|e| Error::table(&tmp, format!("cannot write table: {e}")))?;
-        file.flush().map_err(|e| Error::io(&tmp, e))?;
+        file.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
         file.sync_all().map_err(|e| Error::io(&tmp, e))?;
         std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
     })();

@@ -7,6 +7,6 @@ mod io;
 mod points;
 mod schema;
 
-pub use io::{read_frame, read_rows, write_frame_atomic, write_rows};
+pub use io::{read_frame, read_rows, write_atomic, write_frame_atomic, write_rows};
 pub use points::{Excluded, FitInput, Point, load_points, points_from_frame};
 pub use schema::{COLUMNS, ColumnType, ResultRow, rows_to_frame};
