@@ -13,6 +13,10 @@ pub enum Error {
     /// A fit could not be made from the data it was given.
     #[error("fit: {0}")]
     Fit(String),
+    /// A corpus, token store or registry package is missing, malformed or not what its
+    /// manifest or checksum says.
+    #[error("{path}: {message}")]
+    Data { path: PathBuf, message: String },
     /// A model configuration is invalid.
     #[error("model: {0}")]
     Model(String),
@@ -33,6 +37,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+    pub fn data(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Data { path: path.into(), message: message.into() }
     }
     pub fn table(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Table { path: path.into(), message: message.into() }

@@ -3,10 +3,12 @@
 
 mod bench;
 mod bench_train;
+mod corpus;
 mod count;
 mod fit;
 mod multiplier;
 mod output;
+mod report;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +29,11 @@ enum Command {
     Multiplier(multiplier::MultiplierArgs),
     /// Parameter and FLOP breakdown of a dense or Leviathan model.
     Count(count::CountArgs),
+    /// Corpora and token stores: tokenise a corpus folder, describe a store.
+    #[command(subcommand)]
+    Corpus(corpus::CorpusCommand),
+    /// Fits, multipliers, figures and REPORT.md from a results table alone.
+    Report(report::ReportArgs),
     /// Benchmarks, each beside a Python peer where one is installed.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -46,6 +53,8 @@ pub fn main() -> i32 {
         Command::Fit(args) => fit::run(args),
         Command::Multiplier(args) => multiplier::run(args),
         Command::Count(args) => count::run(args),
+        Command::Corpus(cmd) => corpus::run(cmd),
+        Command::Report(args) => report::run(args),
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

