@@ -5,7 +5,7 @@
 //! turns them into effective-parameter multipliers, plots and reports.
 //!
 //! Modules, in the one direction data flows (a module uses only those listed before it):
-//! `error` -> `data` -> `model` -> `table` -> `fit` -> `plot` -> `cli`.
+//! `error` -> `data` -> `model` -> `table` -> `fit` -> `plot` -> `report` -> `cli`.
 
 pub mod error;
 pub mod data;
@@ -13,6 +13,7 @@ pub mod model;
 pub mod table;
 pub mod fit;
 pub mod plot;
+pub mod report;
 pub mod cli;
 
 pub use error::{Error, Result};

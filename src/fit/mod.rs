@@ -242,13 +242,20 @@ pub struct MultiplierReport {
 }
 
 /// Fits the reference and the variant and inverts the reference law at each variant size.
-/// With a bootstrap, the two arches' runs are resampled independently (paired by index) and
-/// unbounded resamples count as +infinity in the percentiles.
+/// With a bootstrap, the two arches' runs are resampled independently and unbounded
+/// resamples count as +infinity in the percentiles.
 pub fn multiplier(reference: &FitInput, variant: &FitInput, spec: &FitSpec) -> Result<MultiplierReport> {
     let ref_fit = fit(reference, spec)?;
     // A different seed stream for the variant keeps the two arches' resamples independent.
     let var_spec = FitSpec { seed: spec.seed.wrapping_add(0x5EED), ..spec.clone() };
     let var_fit = fit(variant, &var_spec)?;
+    let rows = multiplier_rows(&ref_fit, &var_fit, variant, spec.level);
+    Ok(MultiplierReport { reference: ref_fit, variant: var_fit, rows })
+}
+
+/// Multiplier rows, one per distinct variant (N, D), from two finished fits; intervals come
+/// from pairing the fits' bootstrap resamples by index.
+pub fn multiplier_rows(ref_fit: &FitReport, var_fit: &FitReport, variant: &FitInput, level: f64) -> Vec<MultiplierRow> {
     let mut sizes: Vec<(f64, f64)> = Vec::new();
     for p in &variant.points {
         if !sizes.contains(&(p.n, p.d)) {
@@ -257,28 +264,25 @@ pub fn multiplier(reference: &FitInput, variant: &FitInput, spec: &FitSpec) -> R
     }
     sizes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let mut rows = multiplier::multiplier_rows(&ref_fit.params, &var_fit.params, &var_fit.arch, &sizes);
-    if spec.bootstrap > 0 {
-        for row in &mut rows {
-            let ms: Vec<f64> = ref_fit
-                .resampled
-                .iter()
-                .zip(&var_fit.resampled)
-                .filter_map(|(r, v)| Some((r.as_ref()?, v.as_ref()?)))
-                .map(|(r, v)| {
-                    multiplier::effective_params(r, v, row.n_params, row.tokens)
-                        .map_or(f64::INFINITY, |e| e.1)
-                })
-                .collect();
-            if ms.is_empty() {
-                continue;
-            }
-            let unbounded = ms.iter().filter(|m| m.is_infinite()).count();
-            row.unbounded_fraction = Some(unbounded as f64 / ms.len() as f64);
-            if let Some(i) = bootstrap::interval(ms, spec.level) {
-                row.lo = i.lo.is_finite().then_some(i.lo);
-                row.hi = i.hi.is_finite().then_some(i.hi);
-            }
+    for row in &mut rows {
+        let ms: Vec<f64> = ref_fit
+            .resampled
+            .iter()
+            .zip(&var_fit.resampled)
+            .filter_map(|(r, v)| Some((r.as_ref()?, v.as_ref()?)))
+            .map(|(r, v)| {
+                multiplier::effective_params(r, v, row.n_params, row.tokens).map_or(f64::INFINITY, |e| e.1)
+            })
+            .collect();
+        if ms.is_empty() {
+            continue;
+        }
+        let unbounded = ms.iter().filter(|m| m.is_infinite()).count();
+        row.unbounded_fraction = Some(unbounded as f64 / ms.len() as f64);
+        if let Some(i) = bootstrap::interval(ms, level) {
+            row.lo = i.lo.is_finite().then_some(i.lo);
+            row.hi = i.hi.is_finite().then_some(i.hi);
         }
     }
-    Ok(MultiplierReport { reference: ref_fit, variant: var_fit, rows })
+    rows
 }

@@ -1,0 +1,62 @@
+//! Reports: from the results table alone (and an analysis spec), the fits with intervals and
+//! manifests, the multipliers, token efficiency, per-frequency-bucket changes, a rollout
+//! check, the figures, and REPORT.md with a side-by-side table against the Leviathan paper.
+//! Everything lands in one folder: REPORT.md, fits.json, multipliers.csv, the table slice
+//! (table.csv, table.parquet) and each figure as SVG and PNG.
+
+pub mod spec;
+
+mod analysis;
+mod figures;
+mod markdown;
+
+use std::path::{Path, PathBuf};
+
+pub use analysis::{Analysis, BucketChange, CellSummary, GroupFit, Rollout, TokenEfficiency, analyse};
+pub use spec::AnalysisSpec;
+
+use crate::table::{ResultRow, write_atomic, write_rows};
+use crate::Result;
+
+/// What the experiment says about itself, for the report's setup section.
+#[derive(Debug, Clone, Default)]
+pub struct Setup {
+    pub exp: String,
+    /// Free-form lines (corpus, tokenizer, grid, recipe, hardware), already in Markdown.
+    pub lines: Vec<String>,
+}
+
+/// The files a report wrote.
+#[derive(Debug, Clone)]
+pub struct Written {
+    pub dir: PathBuf,
+    pub files: Vec<PathBuf>,
+}
+
+/// Builds the whole report for `rows` into `dir`.
+pub fn write_report(rows: &[ResultRow], spec: &AnalysisSpec, setup: &Setup, dir: &Path) -> Result<Written> {
+    let analysis = analyse(rows, spec)?;
+    let mut files = Vec::new();
+    let stem = dir.join("table");
+    write_rows(rows, &stem)?;
+    files.extend([stem.with_extension("parquet"), stem.with_extension("csv")]);
+    let fits = dir.join("fits.json");
+    let json = serde_json::to_string_pretty(&analysis.fits_json()).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+    write_atomic(&fits, json.as_bytes())?;
+    files.push(fits);
+    let mult = dir.join("multipliers.csv");
+    write_atomic(&mult, analysis.multipliers_csv().as_bytes())?;
+    files.push(mult);
+    let figure_files = figures::draw_all(&analysis, spec, dir)?;
+    let names: Vec<String> = figure_files
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "png"))
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
+    files.extend(figure_files);
+    let md = markdown::render(&analysis, spec, setup, &names);
+    let report = dir.join("REPORT.md");
+    write_atomic(&report, md.as_bytes())?;
+    files.push(report);
+    Ok(Written { dir: dir.to_path_buf(), files })
+}

@@ -1,0 +1,125 @@
+//! Analysis specs, `analysis/<name>.toml`: which arch is the reference, which law, which rows,
+//! bootstrap size, which figures. Parsed strictly (unknown keys are errors naming the file).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::fit::LawKind;
+use crate::{Error, Result};
+
+/// Figures a report can draw.
+pub const FIGURES: &[&str] = &["loss_vs_params", "multiplier", "training_curves", "buckets", "residuals"];
+
+/// The analysis of one experiment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisSpec {
+    /// The arch whose law is inverted for multipliers.
+    #[serde(default = "default_reference")]
+    pub reference: String,
+    /// Law form: "n" (one token rule for all sizes) or "nd".
+    #[serde(default = "default_law")]
+    pub law: String,
+    /// Comparison modes whose rows are fitted (the reference arch's rows are always used).
+    #[serde(default = "default_modes")]
+    pub modes: Vec<String>,
+    /// Bootstrap resamples (0 = no intervals).
+    #[serde(default = "default_bootstrap")]
+    pub bootstrap: usize,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "default_level")]
+    pub level: f64,
+    /// Rows with the highest losses dropped from each fit.
+    #[serde(default)]
+    pub exclude_top: usize,
+    /// Which figures to draw (default: all of [`FIGURES`]).
+    #[serde(default = "default_figures")]
+    pub figures: Vec<String>,
+    /// Fit on all sizes but the largest and predict the largest.
+    #[serde(default = "default_true")]
+    pub rollout: bool,
+}
+
+fn default_reference() -> String {
+    "dense".into()
+}
+fn default_law() -> String {
+    "n".into()
+}
+fn default_modes() -> Vec<String> {
+    vec!["iso_body".into(), "isoparametric".into()]
+}
+fn default_bootstrap() -> usize {
+    1000
+}
+fn default_level() -> f64 {
+    0.95
+}
+fn default_figures() -> Vec<String> {
+    FIGURES.iter().map(|s| s.to_string()).collect()
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for AnalysisSpec {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl AnalysisSpec {
+    /// Reads and validates a spec file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates spec text; `source` names it in errors.
+    pub fn parse(text: &str, source: &str) -> Result<Self> {
+        let spec: AnalysisSpec = toml::from_str(text).map_err(|e| {
+            Error::Invalid(format!("{source}: {}", e.to_string().replace('\n', " ").trim()))
+        })?;
+        spec.law_kind().map_err(|e| Error::Invalid(format!("{source}: key `law`: {e}")))?;
+        if !(spec.level > 0.0 && spec.level < 1.0) {
+            return Err(Error::Invalid(format!(
+                "{source}: key `level`: expected a probability strictly between 0 and 1, got {}",
+                spec.level
+            )));
+        }
+        if let Some(f) = spec.figures.iter().find(|f| !FIGURES.contains(&f.as_str())) {
+            return Err(Error::Invalid(format!(
+                "{source}: key `figures`: unknown figure `{f}`; expected some of {}",
+                FIGURES.join(", ")
+            )));
+        }
+        Ok(spec)
+    }
+
+    pub fn law_kind(&self) -> Result<LawKind> {
+        self.law.parse()
+    }
+
+    pub fn wants(&self, figure: &str) -> bool {
+        self.figures.iter().any(|f| f == figure)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_strictness() {
+        let s = AnalysisSpec::default();
+        assert_eq!((s.reference.as_str(), s.law.as_str(), s.bootstrap), ("dense", "n", 1000));
+        let e = AnalysisSpec::parse("lawz = \"n\"", "a.toml").unwrap_err().to_string();
+        assert!(e.contains("a.toml") && e.contains("lawz"), "{e}");
+        let e = AnalysisSpec::parse("law = \"x\"", "a.toml").unwrap_err().to_string();
+        assert!(e.contains("key `law`"), "{e}");
+        let e = AnalysisSpec::parse("figures = [\"pie\"]", "a.toml").unwrap_err().to_string();
+        assert!(e.contains("unknown figure `pie`"), "{e}");
+    }
+}
