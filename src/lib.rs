@@ -5,9 +5,11 @@
 //! turns them into effective-parameter multipliers, plots and reports.
 //!
 //! Modules, in the one direction data flows (a module uses only those listed before it):
-//! `error` -> `data` -> `model` -> `table` -> `fit` -> `plot` -> `report` -> `cli`.
+//! `error` -> `io` -> `config` -> `data` -> `model` -> `table` -> `fit` -> `plot` -> `report` -> `cli`.
 
 pub mod error;
+pub mod io;
+pub mod config;
 pub mod data;
 pub mod model;
 pub mod table;

@@ -1,0 +1,9 @@
+//! Configuration types that cross process boundaries: the cell spec a `ladder train` process
+//! runs (written by the experiment graph, read by the trainer), and the named recipes that
+//! turn a model size into batch size, learning rate and warmup.
+
+pub mod cell;
+pub mod recipe;
+
+pub use cell::{CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, TrainSpec};
+pub use recipe::Recipe;
