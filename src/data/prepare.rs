@@ -2,10 +2,10 @@
 //! compact the vocabulary, count training frequencies, write the store.
 //!
 //! Documents are cut into pieces of about [`PIECE_BYTES`] at blank lines so that one long
-//! document (a whole Bible) does not leave the other cores idle. A cut is made only where a
-//! blank line is followed by a non-space character: tiktoken's pre-tokeniser ends a token
-//! there in every vocabulary offered, so the ids are the same as encoding the whole document
-//! (tests/data_store.rs checks this on the committed corpus).
+//! document (a whole Bible) does not leave the other cores idle. The cut must not change the
+//! ids, so it goes where the vocabulary's pre-tokeniser would end a piece anyway and its
+//! look-ahead sees the same thing ([`cut_pieces`]); tests/data_store.rs checks all three
+//! vocabularies on the committed corpus against encoding whole documents.
 
 use std::path::Path;
 
@@ -67,7 +67,7 @@ pub fn prepare(corpus_dir: &Path, out: &Path, opts: PrepareOptions) -> Result<Pr
             for doc in src.documents() {
                 docs += 1;
                 let n = pieces.len();
-                pieces.extend(cut_pieces(doc, PIECE_BYTES).map(|p| (si, fi, p)));
+                pieces.extend(cut_pieces(doc, PIECE_BYTES, opts.tokenizer).map(|p| (si, fi, p)));
                 // The end-of-text marker follows the document's last piece.
                 pieces.push((si, fi, ""));
                 debug_assert!(pieces.len() > n);
@@ -187,9 +187,23 @@ pub fn prepare(corpus_dir: &Path, out: &Path, opts: PrepareOptions) -> Result<Pr
     })
 }
 
-/// Cuts `doc` into pieces of roughly `target` bytes at blank lines followed by a
-/// non-whitespace character (where every tiktoken vocabulary here ends a token anyway).
-pub fn cut_pieces(doc: &str, target: usize) -> impl Iterator<Item = &str> {
+/// Cuts `doc` into pieces of roughly `target` bytes at a blank line (`\n\n`) followed by a
+/// non-whitespace character, so that encoding the pieces gives the ids of the whole.
+///
+/// o200k_base and cl100k_base match a whitespace run ending in newlines as one piece
+/// (`\s*[\r\n]+`), so the cut goes after both newlines. r50k_base (GPT-2's pattern) splits
+/// such a run with a look-ahead, `\s+(?!\S)`, into "all but the last character" and the last
+/// character; cutting after both newlines would make the look-ahead see the end of the text
+/// and keep them together, so the cut goes between the two newlines instead.
+pub fn cut_pieces(
+    doc: &str,
+    target: usize,
+    tokenizer: TokenizerName,
+) -> impl Iterator<Item = &str> {
+    let keep_newlines = match tokenizer {
+        TokenizerName::R50kBase => 1,
+        TokenizerName::O200kBase | TokenizerName::Cl100kBase => 2,
+    };
     let mut rest = doc;
     std::iter::from_fn(move || {
         if rest.is_empty() {
@@ -198,7 +212,7 @@ pub fn cut_pieces(doc: &str, target: usize) -> impl Iterator<Item = &str> {
         let cut = if rest.len() <= target {
             rest.len()
         } else {
-            find_cut(rest, target)
+            find_cut(rest, target, keep_newlines)
         };
         let (piece, tail) = rest.split_at(cut);
         rest = tail;
@@ -206,7 +220,7 @@ pub fn cut_pieces(doc: &str, target: usize) -> impl Iterator<Item = &str> {
     })
 }
 
-fn find_cut(text: &str, target: usize) -> usize {
+fn find_cut(text: &str, target: usize, keep_newlines: usize) -> usize {
     let bytes = text.as_bytes();
     let mut from = target.min(bytes.len());
     while !text.is_char_boundary(from) {
@@ -215,7 +229,7 @@ fn find_cut(text: &str, target: usize) -> usize {
     while let Some(i) = text[from..].find("\n\n").map(|i| i + from) {
         let after = i + 2;
         match text[after..].chars().next() {
-            Some(c) if !c.is_whitespace() => return after,
+            Some(c) if !c.is_whitespace() => return i + keep_newlines,
             Some(_) => from = after,
             None => return text.len(),
         }
@@ -243,9 +257,12 @@ mod tests {
     #[test]
     fn pieces_cut_only_before_non_space_after_blank_line() {
         let doc = "aaaa\n\n  bbbb\n\ncccc\n\ndddd";
-        let pieces: Vec<_> = cut_pieces(doc, 3).collect();
+        let pieces: Vec<_> = cut_pieces(doc, 3, TokenizerName::O200kBase).collect();
         assert_eq!(pieces, ["aaaa\n\n  bbbb\n\n", "cccc\n\n", "dddd"]);
         assert_eq!(pieces.concat(), doc);
-        assert_eq!(cut_pieces("short", 100).collect::<Vec<_>>(), ["short"]);
+        let pieces: Vec<_> = cut_pieces(doc, 3, TokenizerName::R50kBase).collect();
+        assert_eq!(pieces, ["aaaa\n\n  bbbb\n", "\ncccc\n", "\ndddd"]);
+        let short: Vec<_> = cut_pieces("short", 100, TokenizerName::O200kBase).collect();
+        assert_eq!(short, ["short"]);
     }
 }
