@@ -5,7 +5,7 @@
 //! turns them into effective-parameter multipliers, plots and reports.
 //!
 //! Modules, in the one direction data flows (a module uses only those listed before it):
-//! `error` -> `io` -> `config` -> `data` -> `model` -> `table` -> `fit` -> `plot` -> `report` -> `cli`.
+//! `error` -> `io` -> `config` -> `data` -> `model` -> `table` -> `train` -> `fit` -> `plot` -> `report` -> `cli`.
 
 pub mod error;
 pub mod io;
@@ -13,6 +13,7 @@ pub mod config;
 pub mod data;
 pub mod model;
 pub mod table;
+pub mod train;
 pub mod fit;
 pub mod plot;
 pub mod report;
