@@ -148,3 +148,41 @@ fn count_table_is_aligned_and_errors_are_one_line() {
             .contains("not divisible")
     );
 }
+
+#[test]
+fn count_isoparametric_reproduces_the_v1_example() {
+    // leviathan.md §2.4: untied dense d = 256, SwiGLU 1024, 6 layers (108.9M) against
+    // Leviathan at about 52 layers.
+    let v = count_json(&[
+        "--arch",
+        "leviathan",
+        "--vocab",
+        "200376",
+        "--d-model",
+        "256",
+        "--layers",
+        "6",
+        "--d-ff",
+        "1024",
+        "--isoparametric",
+    ]);
+    let s = &v["sizing"];
+    assert_eq!(s["dense_total"], 108_887_296u64);
+    assert_eq!(s["leviathan_layers"], 52);
+    assert_eq!(v["n_layers"], 52);
+    assert_eq!(s["leviathan_total"], v["total"]);
+    assert!(s["gap"].as_f64().unwrap().abs() <= 0.02);
+    assert_eq!(s["within_tolerance"], true);
+
+    let bad = ladder(&[
+        "count",
+        "--arch",
+        "dense",
+        "--d-model",
+        "64",
+        "--layers",
+        "1",
+        "--isoparametric",
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -5,6 +5,7 @@ use anyhow::{Context, bail};
 use serde_json::{Value, json};
 
 use crate::model::count::{self, Count};
+use crate::model::sizing;
 use crate::model::{BodyConfig, DenseConfig, GeneratorConfig, LeviathanConfig, vocab};
 
 #[derive(Debug, clap::Args)]
@@ -54,6 +55,16 @@ pub struct CountArgs {
     /// Override the generator's modes per head r.
     #[arg(long)]
     pub modes: Option<usize>,
+    /// Leviathan only: treat --layers as a dense model's depth (untied, or tied with --tie-dense)
+    /// and raise Leviathan's depth until the totals match within --tolerance.
+    #[arg(long)]
+    pub isoparametric: bool,
+    /// Relative tolerance of --isoparametric.
+    #[arg(long, default_value_t = crate::model::sizing::DEFAULT_TOLERANCE)]
+    pub tolerance: f64,
+    /// With --isoparametric: the dense reference is tied.
+    #[arg(long)]
+    pub tie_dense: bool,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -67,6 +78,11 @@ pub fn run(args: CountArgs) -> anyhow::Result<()> {
     let heads = args.heads.unwrap_or((args.d_model / 64).max(1));
     let mut body = BodyConfig::new(args.d_model, args.layers, heads).with_seq_len(args.seq_len);
     body.d_ff = Some(args.d_ff.unwrap_or_else(|| body.d_ff()));
+    let mut sized: Option<Value> = None;
+    let mut layers = args.layers;
+    if args.isoparametric && args.arch != "leviathan" {
+        bail!("--isoparametric sizes a Leviathan model: use it with --arch leviathan");
+    }
     let c = if args.arch == "dense" {
         let cfg = DenseConfig::new(vocab, body).with_tie_embeddings(args.tie);
         cfg.validate().context("invalid model")?;
@@ -81,19 +97,57 @@ pub fn run(args: CountArgs) -> anyhow::Result<()> {
         g.heads = args.gen_heads.unwrap_or(g.heads);
         g.knots = args.knots.unwrap_or(g.knots);
         g.modes = args.modes.unwrap_or(g.modes);
-        let cfg = LeviathanConfig::new(body, g);
+        let mut cfg = LeviathanConfig::new(body, g);
         cfg.validate().context("invalid model")?;
+        if args.isoparametric {
+            let dense =
+                DenseConfig::new(vocab, cfg.body.clone()).with_tie_embeddings(args.tie_dense);
+            let s = sizing::isoparametric(&dense, &cfg.generator, args.tolerance, 100_000)?;
+            sized = Some(json!({
+                "mode": "isoparametric",
+                "dense_layers": args.layers,
+                "dense_total": s.dense_total,
+                "dense_tied": args.tie_dense,
+                "leviathan_layers": s.leviathan.body.n_layers,
+                "leviathan_total": s.leviathan_total,
+                "gap": s.gap,
+                "tolerance": args.tolerance,
+                "within_tolerance": s.within_tolerance,
+            }));
+            cfg = s.leviathan;
+        }
+        layers = cfg.body.n_layers;
         count::leviathan(&cfg)
     };
     if args.json {
-        println!("{}", to_json(&c, vocab, &args, heads));
+        let mut v = to_json(&c, vocab, &args, heads, layers);
+        if let Some(s) = sized {
+            v["sizing"] = s;
+        }
+        println!("{v}");
     } else {
-        print!("{}", table(&c, vocab, &args, heads));
+        if let Some(s) = &sized {
+            println!(
+                "isoparametric: dense L={} ({} params{}) -> Leviathan L={} ({} params), gap {:+.2}%{}\n",
+                s["dense_layers"],
+                grouped(s["dense_total"].as_u64().unwrap_or(0)),
+                if args.tie_dense { ", tied" } else { ", untied" },
+                s["leviathan_layers"],
+                grouped(s["leviathan_total"].as_u64().unwrap_or(0)),
+                100.0 * s["gap"].as_f64().unwrap_or(f64::NAN),
+                if s["within_tolerance"].as_bool() == Some(true) {
+                    ""
+                } else {
+                    " (outside the tolerance)"
+                },
+            );
+        }
+        print!("{}", table(&c, vocab, &args, heads, layers));
     }
     Ok(())
 }
 
-fn to_json(c: &Count, vocab: usize, args: &CountArgs, heads: usize) -> Value {
+fn to_json(c: &Count, vocab: usize, args: &CountArgs, heads: usize, layers: usize) -> Value {
     let p = &c.params;
     let mut breakdown = json!({
         if p.generator.is_some() { "generator" } else { "embedding" }: p.embed_in,
@@ -109,7 +163,7 @@ fn to_json(c: &Count, vocab: usize, args: &CountArgs, heads: usize) -> Value {
         "arch": c.arch,
         "vocab": vocab,
         "d_model": args.d_model,
-        "n_layers": args.layers,
+        "n_layers": layers,
         "n_heads": heads,
         "seq_len": args.seq_len,
         "tied": args.tie,
@@ -136,7 +190,7 @@ fn grouped(n: u64) -> String {
     out
 }
 
-fn table(c: &Count, vocab: usize, args: &CountArgs, heads: usize) -> String {
+fn table(c: &Count, vocab: usize, args: &CountArgs, heads: usize, layers: usize) -> String {
     let p = &c.params;
     let total = p.total as f64;
     let mut rows: Vec<(String, u64, bool)> = Vec::new();
@@ -172,7 +226,7 @@ fn table(c: &Count, vocab: usize, args: &CountArgs, heads: usize) -> String {
         c.arch,
         vocab,
         args.d_model,
-        args.layers,
+        layers,
         heads,
         args.d_ff
             .unwrap_or_else(|| crate::model::blocks::default_d_ff(args.d_model)),
