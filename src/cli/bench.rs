@@ -30,7 +30,10 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 #[derive(Debug, Args)]
 pub struct BenchFitArgs {
     /// Chinchilla-style table to fit.
-    #[arg(long, default_value = "../shared/data/chinchilla_epoch_svg_extracted.csv")]
+    #[arg(
+        long,
+        default_value = "../shared/data/chinchilla_epoch_svg_extracted.csv"
+    )]
     pub table: PathBuf,
     /// Outliers dropped before fitting, as Besiroglu et al. do.
     #[arg(long, default_value_t = 5)]
@@ -53,7 +56,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
     let input = table::load_points(&args.table)?.exclude_top(args.exclude_top)?;
-    let spec = FitSpec { bootstrap: 0, ..FitSpec::new(LawKind::Nd) };
+    let spec = FitSpec {
+        bootstrap: 0,
+        ..FitSpec::new(LawKind::Nd)
+    };
     let threads = rayon::current_num_threads();
     let mut times = Vec::new();
     let mut report = None;
@@ -80,10 +86,20 @@ fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
         num(p.beta.unwrap_or(f64::NAN)),
         report.objective
     );
-    let boot_spec = FitSpec { bootstrap: args.bootstrap, ..spec.clone() };
+    let boot_spec = FitSpec {
+        bootstrap: args.bootstrap,
+        ..spec.clone()
+    };
     let t0 = Instant::now();
     let points = fit::LogPoints::new(&input.n(), &input.d(), &input.loss());
-    let laws = fit::bootstrap::bootstrap_laws(&points, LawKind::Nd, &boot_spec.solver, &report.theta, args.bootstrap, 0);
+    let laws = fit::bootstrap::bootstrap_laws(
+        &points,
+        LawKind::Nd,
+        &boot_spec.solver,
+        &report.theta,
+        args.bootstrap,
+        0,
+    );
     let boot = t0.elapsed().as_secs_f64();
     println!(
         "ladder  bootstrap: {} resamples ({} failed): {boot:.3} s",
@@ -119,7 +135,9 @@ fn run_peer(peer: &Path, table: &Path, exclude: usize) -> anyhow::Result<PeerRes
         .map(|o| o.status.success())
         .unwrap_or(false);
     if !has_scipy {
-        return Ok(PeerResult::Skipped("python3 with numpy and scipy is not installed".into()));
+        return Ok(PeerResult::Skipped(
+            "python3 with numpy and scipy is not installed".into(),
+        ));
     }
     let out = Command::new("python3")
         .arg(peer)
@@ -127,13 +145,23 @@ fn run_peer(peer: &Path, table: &Path, exclude: usize) -> anyhow::Result<PeerRes
         .args(["--exclude", &exclude.to_string()])
         .output()?;
     if !out.status.success() {
-        anyhow::bail!("the SciPy peer failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""));
+        anyhow::bail!(
+            "the SciPy peer failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let fit_s = text
         .split_whitespace()
         .find_map(|w| w.strip_prefix("fit_s=")?.parse::<f64>().ok())
         .ok_or_else(|| anyhow::anyhow!("the SciPy peer printed no fit_s="))?;
-    let line = text.lines().find(|l| l.starts_with("E=")).unwrap_or("").to_string();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("E="))
+        .unwrap_or("")
+        .to_string();
     Ok(PeerResult::Ran { fit_s, line })
 }

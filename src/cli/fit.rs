@@ -43,9 +43,17 @@ fn parse_law(s: &str) -> Result<LawKind, String> {
 impl CommonFitArgs {
     pub fn spec(&self) -> anyhow::Result<FitSpec> {
         if !(self.level > 0.0 && self.level < 1.0) {
-            anyhow::bail!("--level must lie strictly between 0 and 1, got {}", self.level);
+            anyhow::bail!(
+                "--level must lie strictly between 0 and 1, got {}",
+                self.level
+            );
         }
-        Ok(FitSpec { bootstrap: self.bootstrap, seed: self.seed, level: self.level, ..FitSpec::new(self.law) })
+        Ok(FitSpec {
+            bootstrap: self.bootstrap,
+            seed: self.seed,
+            level: self.level,
+            ..FitSpec::new(self.law)
+        })
     }
 }
 
@@ -78,10 +86,17 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
     };
     let mut fits = Vec::new();
     for arch in &arches {
-        let one: FitInput = input.select_arch(arch)?.exclude_top(args.common.exclude_top)?;
+        let one: FitInput = input
+            .select_arch(arch)?
+            .exclude_top(args.common.exclude_top)?;
         let report = fit::fit(&one, &spec)?;
-        let check = args.vpnls.then(|| fit::vpnls::vpnls(spec.kind, &one.n(), &one.d(), &one.loss()));
-        fits.push(FitWithCheck { fit: report, vpnls: check });
+        let check = args
+            .vpnls
+            .then(|| fit::vpnls::vpnls(spec.kind, &one.n(), &one.d(), &one.loss()));
+        fits.push(FitWithCheck {
+            fit: report,
+            vpnls: check,
+        });
     }
     if args.common.json {
         if fits.len() == 1 {
@@ -102,7 +117,10 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
 
 /// The human form of one fit.
 pub fn render_fit(f: &FitReport) -> String {
-    let level = f.bootstrap.as_ref().map(|b| format!("{}% interval", b.level * 100.0));
+    let level = f
+        .bootstrap
+        .as_ref()
+        .map(|b| format!("{}% interval", b.level * 100.0));
     let mut t = TextTable::new(&["param", "value", level.as_deref().unwrap_or("")]);
     let p = &f.params;
     let rows: Vec<(&str, Option<f64>)> = vec![
@@ -116,7 +134,11 @@ pub fn render_fit(f: &FitReport) -> String {
         ("tokens_per_param_at_1e9", f.derived.tokens_per_param_at_1e9),
     ];
     for (name, value) in rows.into_iter().filter(|(_, v)| v.is_some()) {
-        let iv = f.intervals.get(name).map(|i| format!("[{}, {}]", num(i.lo), num(i.hi))).unwrap_or_default();
+        let iv = f
+            .intervals
+            .get(name)
+            .map(|i| format!("[{}, {}]", num(i.lo), num(i.hi)))
+            .unwrap_or_default();
         t.row(vec![name.to_string(), opt(value), iv]);
     }
     let excluded = f.manifest.points_excluded.len();
@@ -135,7 +157,10 @@ pub fn render_fit(f: &FitReport) -> String {
         f.max_iter_starts,
         f.bootstrap
             .as_ref()
-            .map(|b| format!("bootstrap: {} resamples ({} failed), seed {}", b.resamples, b.failed, b.seed))
+            .map(|b| format!(
+                "bootstrap: {} resamples ({} failed), seed {}",
+                b.resamples, b.failed, b.seed
+            ))
             .unwrap_or_else(|| "bootstrap: none".into()),
     )
 }

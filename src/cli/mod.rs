@@ -9,6 +9,7 @@ mod fit;
 mod multiplier;
 mod output;
 mod report;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -32,6 +33,8 @@ enum Command {
     /// Corpora and token stores: tokenise a corpus folder, describe a store.
     #[command(subcommand)]
     Corpus(corpus::CorpusCommand),
+    /// Train one cell (CELL.toml, as the experiment graph writes it); resumes from its checkpoint.
+    Train(train::TrainArgs),
     /// Fits, multipliers, figures and REPORT.md from a results table alone.
     Report(report::ReportArgs),
     /// Benchmarks, each beside a Python peer where one is installed.
@@ -55,6 +58,10 @@ pub fn main() -> i32 {
         Command::Count(args) => count::run(args),
         Command::Corpus(cmd) => corpus::run(cmd),
         Command::Report(args) => report::run(args),
+        Command::Train(args) => match train::run(args) {
+            Ok(code) => return code,
+            Err(e) => Err(e),
+        },
         Command::Bench(cmd) => bench::run(cmd),
     };
     match result {

@@ -31,18 +31,40 @@ pub fn run(args: MultiplierArgs) -> anyhow::Result<()> {
     }
     print!("{}", render_fit(&report.reference));
     print!("{}", render_fit(&report.variant));
-    let mut t = TextTable::new(&["arch", "N", "D", "loss", "N_eq", "multiplier", "lo", "hi", "unbounded"]);
+    let mut t = TextTable::new(&[
+        "arch",
+        "N",
+        "D",
+        "loss",
+        "N_eq",
+        "multiplier",
+        "lo",
+        "hi",
+        "unbounded",
+    ]);
     for r in &report.rows {
         t.row(vec![
             r.arch.clone(),
             format!("{:.4e}", r.n_params),
             format!("{:.4e}", r.tokens),
             num(r.variant_loss),
-            r.n_eq.map(|x| format!("{x:.4e}")).unwrap_or_else(|| "-".into()),
-            if r.unbounded { "unbounded".into() } else { opt(r.multiplier) },
+            r.n_eq
+                .map(|x| format!("{x:.4e}"))
+                .unwrap_or_else(|| "-".into()),
+            if r.unbounded {
+                "unbounded".into()
+            } else {
+                opt(r.multiplier)
+            },
             opt(r.lo),
-            if r.lo.is_some() && r.hi.is_none() { "inf".into() } else { opt(r.hi) },
-            r.unbounded_fraction.map(|f| format!("{:.1}%", f * 100.0)).unwrap_or_else(|| "-".into()),
+            if r.lo.is_some() && r.hi.is_none() {
+                "inf".into()
+            } else {
+                opt(r.hi)
+            },
+            r.unbounded_fraction
+                .map(|f| format!("{:.1}%", f * 100.0))
+                .unwrap_or_else(|| "-".into()),
         ]);
     }
     print!("{}", t.render());

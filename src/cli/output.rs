@@ -33,7 +33,9 @@ pub struct TextTable {
 
 impl TextTable {
     pub fn new(header: &[&str]) -> Self {
-        TextTable { rows: vec![header.iter().map(|s| s.to_string()).collect()] }
+        TextTable {
+            rows: vec![header.iter().map(|s| s.to_string()).collect()],
+        }
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
@@ -43,7 +45,14 @@ impl TextTable {
     pub fn render(&self) -> String {
         let cols = self.rows.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..cols)
-            .map(|c| self.rows.iter().filter_map(|r| r.get(c)).map(|s| s.chars().count()).max().unwrap_or(0))
+            .map(|c| {
+                self.rows
+                    .iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         let mut out = String::new();
         for row in &self.rows {

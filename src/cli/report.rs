@@ -32,11 +32,22 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let exp = args
         .exp
         .clone()
-        .or_else(|| args.out.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .or_else(|| {
+            args.out
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+        })
         .unwrap_or_else(|| "experiment".into());
-    let setup = Setup { exp, lines: vec![format!("Results table: `{}`", args.table.display())] };
+    let setup = Setup {
+        exp,
+        lines: vec![format!("Results table: `{}`", args.table.display())],
+    };
     let written = report::write_report(&rows, &spec, &setup, &args.out)?;
-    println!("report: {} files in {}", written.files.len(), written.dir.display());
+    println!(
+        "report: {} files in {}",
+        written.files.len(),
+        written.dir.display()
+    );
     for f in &written.files {
         println!("  {}", f.display());
     }

@@ -130,9 +130,15 @@ impl CellSpec {
     /// Reads a cell file; errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let spec: CellSpec = toml::from_str(&text)
-            .map_err(|e| Error::Invalid(format!("{}: {}", path.display(), e.to_string().replace('\n', " ").trim())))?;
-        spec.validate().map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
+        let spec: CellSpec = toml::from_str(&text).map_err(|e| {
+            Error::Invalid(format!(
+                "{}: {}",
+                path.display(),
+                e.to_string().replace('\n', " ").trim()
+            ))
+        })?;
+        spec.validate()
+            .map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))?;
         Ok(spec)
     }
 
@@ -146,15 +152,29 @@ impl CellSpec {
     pub fn validate(&self) -> std::result::Result<(), String> {
         match (self.arch.as_str(), &self.model.generator) {
             ("dense", None) | ("leviathan", Some(_)) => {}
-            ("dense", Some(_)) => return Err("key `model.generator`: a dense model has no generator".into()),
-            ("leviathan", None) => return Err("key `model.generator`: a leviathan model needs one".into()),
-            (other, _) => return Err(format!("key `arch`: expected `dense` or `leviathan`, got `{other}`")),
+            ("dense", Some(_)) => {
+                return Err("key `model.generator`: a dense model has no generator".into());
+            }
+            ("leviathan", None) => {
+                return Err("key `model.generator`: a leviathan model needs one".into());
+            }
+            (other, _) => {
+                return Err(format!(
+                    "key `arch`: expected `dense` or `leviathan`, got `{other}`"
+                ));
+            }
         }
         if !["reference", "iso_body", "isoparametric"].contains(&self.mode.as_str()) {
-            return Err(format!("key `mode`: expected reference, iso_body or isoparametric, got `{}`", self.mode));
+            return Err(format!(
+                "key `mode`: expected reference, iso_body or isoparametric, got `{}`",
+                self.mode
+            ));
         }
         if !["cosine", "wsd"].contains(&self.train.schedule.as_str()) {
-            return Err(format!("key `train.schedule`: expected cosine or wsd, got `{}`", self.train.schedule));
+            return Err(format!(
+                "key `train.schedule`: expected cosine or wsd, got `{}`",
+                self.train.schedule
+            ));
         }
         let t = &self.train;
         let seqs = t.batch_tokens / self.model.seq_len.max(1) as u64;
@@ -165,13 +185,22 @@ impl CellSpec {
             ));
         }
         if t.tokens < t.batch_tokens {
-            return Err(format!("key `train.tokens`: {} is less than one batch ({})", t.tokens, t.batch_tokens));
+            return Err(format!(
+                "key `train.tokens`: {} is less than one batch ({})",
+                t.tokens, t.batch_tokens
+            ));
         }
         if !(t.lr > 0.0 && t.lr.is_finite()) {
-            return Err(format!("key `train.lr`: expected a positive number, got {}", t.lr));
+            return Err(format!(
+                "key `train.lr`: expected a positive number, got {}",
+                t.lr
+            ));
         }
         if self.eval.tokens < self.model.seq_len as u64 {
-            return Err(format!("key `eval.tokens`: at least one window of {} tokens is needed", self.model.seq_len));
+            return Err(format!(
+                "key `eval.tokens`: at least one window of {} tokens is needed",
+                self.model.seq_len
+            ));
         }
         Ok(())
     }

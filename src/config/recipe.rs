@@ -35,7 +35,13 @@ impl Recipe {
 
     /// Hyperparameters for N total parameters, sequences of `seq_len`, `micro_batch`
     /// sequences per forward pass and `tokens_per_param` training tokens per parameter.
-    pub fn hyper(self, n_params: u64, seq_len: usize, micro_batch: usize, tokens_per_param: f64) -> Hyper {
+    pub fn hyper(
+        self,
+        n_params: u64,
+        seq_len: usize,
+        micro_batch: usize,
+        tokens_per_param: f64,
+    ) -> Hyper {
         match self {
             Recipe::Porian => {
                 let scale = n_params as f64 / 108e6;
@@ -62,7 +68,9 @@ impl std::str::FromStr for Recipe {
     fn from_str(s: &str) -> crate::Result<Self> {
         match s {
             "porian" => Ok(Recipe::Porian),
-            other => Err(crate::Error::Invalid(format!("unknown recipe `{other}`: expected `porian`"))),
+            other => Err(crate::Error::Invalid(format!(
+                "unknown recipe `{other}`: expected `porian`"
+            ))),
         }
     }
 }

@@ -71,7 +71,10 @@ pub fn interval(mut values: Vec<f64>, level: f64) -> Option<Interval> {
     }
     values.sort_by(f64::total_cmp);
     let tail = (1.0 - level) / 2.0;
-    Some(Interval { lo: percentile(&values, tail), hi: percentile(&values, 1.0 - tail) })
+    Some(Interval {
+        lo: percentile(&values, tail),
+        hi: percentile(&values, 1.0 - tail),
+    })
 }
 
 #[cfg(test)]

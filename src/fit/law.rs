@@ -58,15 +58,31 @@ pub struct Law {
 
 impl Law {
     pub fn n(e: f64, a: f64, alpha: f64) -> Self {
-        Law { e, a, b: None, alpha, beta: None }
+        Law {
+            e,
+            a,
+            b: None,
+            alpha,
+            beta: None,
+        }
     }
 
     pub fn nd(e: f64, a: f64, b: f64, alpha: f64, beta: f64) -> Self {
-        Law { e, a, b: Some(b), alpha, beta: Some(beta) }
+        Law {
+            e,
+            a,
+            b: Some(b),
+            alpha,
+            beta: Some(beta),
+        }
     }
 
     pub fn kind(&self) -> LawKind {
-        if self.b.is_some() { LawKind::Nd } else { LawKind::N }
+        if self.b.is_some() {
+            LawKind::Nd
+        } else {
+            LawKind::N
+        }
     }
 
     /// The data term B / D^beta (zero for the `n` form).

@@ -36,7 +36,13 @@ pub struct FitSpec {
 
 impl FitSpec {
     pub fn new(kind: LawKind) -> Self {
-        FitSpec { kind, solver: SolverOptions::default(), bootstrap: 1000, seed: 0, level: 0.95 }
+        FitSpec {
+            kind,
+            solver: SolverOptions::default(),
+            bootstrap: 1000,
+            seed: 0,
+            level: 0.95,
+        }
     }
 }
 
@@ -146,21 +152,33 @@ pub fn fit(input: &FitInput, spec: &FitSpec) -> Result<FitReport> {
     let grid = InitGrid::hoffmann(spec.kind);
     let sol = solve::solve(&points, spec.kind, &spec.solver, &grid)?;
     let resampled = if spec.bootstrap > 0 {
-        bootstrap::bootstrap_laws(&points, spec.kind, &spec.solver, &sol.theta, spec.bootstrap, spec.seed)
+        bootstrap::bootstrap_laws(
+            &points,
+            spec.kind,
+            &spec.solver,
+            &sol.theta,
+            spec.bootstrap,
+            spec.seed,
+        )
     } else {
         Vec::new()
     };
     let intervals = intervals_of(&resampled, spec.level);
     let arch = {
         let arches = input.arches();
-        if arches.len() == 1 { arches[0].clone() } else { "all".to_string() }
+        if arches.len() == 1 {
+            arches[0].clone()
+        } else {
+            "all".to_string()
+        }
     };
     let manifest = Manifest {
         law: match spec.kind {
             LawKind::N => "L(N) = E + A N^-alpha".into(),
             LawKind::Nd => "L(N, D) = E + A N^-alpha + B D^-beta".into(),
         },
-        parameter_convention: "N = total parameters; D = training tokens; L = validation loss in nats/token".into(),
+        parameter_convention:
+            "N = total parameters; D = training tokens; L = validation loss in nats/token".into(),
         objective: format!(
             "{} of Huber(delta) over ln residuals, log-sum-exp parameterisation (A = e^a, B = e^b, E = e^e), f64, analytic gradient",
             match spec.solver.reduction {
@@ -223,7 +241,9 @@ pub fn fit(input: &FitInput, spec: &FitSpec) -> Result<FitReport> {
 fn intervals_of(resampled: &[Option<Law>], level: f64) -> BTreeMap<String, Interval> {
     let laws: Vec<&Law> = resampled.iter().flatten().collect();
     let mut out = BTreeMap::new();
-    let Some(first) = laws.first() else { return out };
+    let Some(first) = laws.first() else {
+        return out;
+    };
     for (k, (name, _)) in Derived::named(first).into_iter().enumerate() {
         let values: Vec<f64> = laws.iter().filter_map(|l| Derived::named(l)[k].1).collect();
         if let Some(i) = bootstrap::interval(values, level) {
@@ -244,18 +264,34 @@ pub struct MultiplierReport {
 /// Fits the reference and the variant and inverts the reference law at each variant size.
 /// With a bootstrap, the two arches' runs are resampled independently and unbounded
 /// resamples count as +infinity in the percentiles.
-pub fn multiplier(reference: &FitInput, variant: &FitInput, spec: &FitSpec) -> Result<MultiplierReport> {
+pub fn multiplier(
+    reference: &FitInput,
+    variant: &FitInput,
+    spec: &FitSpec,
+) -> Result<MultiplierReport> {
     let ref_fit = fit(reference, spec)?;
     // A different seed stream for the variant keeps the two arches' resamples independent.
-    let var_spec = FitSpec { seed: spec.seed.wrapping_add(0x5EED), ..spec.clone() };
+    let var_spec = FitSpec {
+        seed: spec.seed.wrapping_add(0x5EED),
+        ..spec.clone()
+    };
     let var_fit = fit(variant, &var_spec)?;
     let rows = multiplier_rows(&ref_fit, &var_fit, variant, spec.level);
-    Ok(MultiplierReport { reference: ref_fit, variant: var_fit, rows })
+    Ok(MultiplierReport {
+        reference: ref_fit,
+        variant: var_fit,
+        rows,
+    })
 }
 
 /// Multiplier rows, one per distinct variant (N, D), from two finished fits; intervals come
 /// from pairing the fits' bootstrap resamples by index.
-pub fn multiplier_rows(ref_fit: &FitReport, var_fit: &FitReport, variant: &FitInput, level: f64) -> Vec<MultiplierRow> {
+pub fn multiplier_rows(
+    ref_fit: &FitReport,
+    var_fit: &FitReport,
+    variant: &FitInput,
+    level: f64,
+) -> Vec<MultiplierRow> {
     let mut sizes: Vec<(f64, f64)> = Vec::new();
     for p in &variant.points {
         if !sizes.contains(&(p.n, p.d)) {
@@ -263,7 +299,8 @@ pub fn multiplier_rows(ref_fit: &FitReport, var_fit: &FitReport, variant: &FitIn
         }
     }
     sizes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let mut rows = multiplier::multiplier_rows(&ref_fit.params, &var_fit.params, &var_fit.arch, &sizes);
+    let mut rows =
+        multiplier::multiplier_rows(&ref_fit.params, &var_fit.params, &var_fit.arch, &sizes);
     for row in &mut rows {
         let ms: Vec<f64> = ref_fit
             .resampled
@@ -271,7 +308,8 @@ pub fn multiplier_rows(ref_fit: &FitReport, var_fit: &FitReport, variant: &FitIn
             .zip(&var_fit.resampled)
             .filter_map(|(r, v)| Some((r.as_ref()?, v.as_ref()?)))
             .map(|(r, v)| {
-                multiplier::effective_params(r, v, row.n_params, row.tokens).map_or(f64::INFINITY, |e| e.1)
+                multiplier::effective_params(r, v, row.n_params, row.tokens)
+                    .map_or(f64::INFINITY, |e| e.1)
             })
             .collect();
         if ms.is_empty() {

@@ -35,7 +35,12 @@ pub fn effective_params(reference: &Law, variant: &Law, n: f64, d: f64) -> Optio
 }
 
 /// One row per variant size, without intervals.
-pub fn multiplier_rows(reference: &Law, variant: &Law, arch: &str, sizes: &[(f64, f64)]) -> Vec<MultiplierRow> {
+pub fn multiplier_rows(
+    reference: &Law,
+    variant: &Law,
+    arch: &str,
+    sizes: &[(f64, f64)],
+) -> Vec<MultiplierRow> {
     sizes
         .iter()
         .map(|&(n, d)| {

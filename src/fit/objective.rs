@@ -45,7 +45,10 @@ impl LogPoints {
     }
 
     pub fn with_weights(&self, weight: Vec<f64>) -> Self {
-        LogPoints { weight, ..self.clone() }
+        LogPoints {
+            weight,
+            ..self.clone()
+        }
     }
 }
 
@@ -80,7 +83,13 @@ pub struct Objective<'a> {
 
 impl<'a> Objective<'a> {
     pub fn new(points: &'a LogPoints, kind: LawKind, delta: f64, reduction: Reduction) -> Self {
-        Objective { points, kind, delta, reduction, cache: RefCell::new(None) }
+        Objective {
+            points,
+            kind,
+            delta,
+            reduction,
+            cache: RefCell::new(None),
+        }
     }
 
     /// Number of free parameters of `kind`.
@@ -153,9 +162,13 @@ impl<'a> Objective<'a> {
     /// The law that theta encodes.
     pub fn law(kind: LawKind, theta: &[f64]) -> Law {
         match kind {
-            LawKind::Nd => {
-                Law::nd(theta[2].exp(), theta[0].exp(), theta[1].exp(), theta[3], theta[4])
-            }
+            LawKind::Nd => Law::nd(
+                theta[2].exp(),
+                theta[0].exp(),
+                theta[1].exp(),
+                theta[3],
+                theta[4],
+            ),
             LawKind::N => Law::n(theta[1].exp(), theta[0].exp(), theta[2]),
         }
     }
@@ -212,7 +225,11 @@ mod tests {
                 up[k] += h;
                 dn[k] -= h;
                 let fd = (obj.value_and_grad(&up).0 - obj.value_and_grad(&dn).0) / (2.0 * h);
-                assert!((fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()), "{kind:?} k={k}: {fd} vs {}", g[k]);
+                assert!(
+                    (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{kind:?} k={k}: {fd} vs {}",
+                    g[k]
+                );
             }
         }
     }
@@ -221,15 +238,20 @@ mod tests {
     fn mean_is_sum_over_weight_and_law_round_trips() {
         let p = points();
         let theta = vec![6.0, 7.5, 0.5, 0.34, 0.3];
-        let s = Objective::new(&p, LawKind::Nd, 1e-3, Reduction::Sum).value_and_grad(&theta).0;
-        let m = Objective::new(&p, LawKind::Nd, 1e-3, Reduction::Mean).value_and_grad(&theta).0;
+        let s = Objective::new(&p, LawKind::Nd, 1e-3, Reduction::Sum)
+            .value_and_grad(&theta)
+            .0;
+        let m = Objective::new(&p, LawKind::Nd, 1e-3, Reduction::Mean)
+            .value_and_grad(&theta)
+            .0;
         assert!((s / m - 6.0).abs() < 1e-12);
         let law = Objective::law(LawKind::Nd, &theta);
         let back = Objective::theta(&law);
         assert!(theta.iter().zip(&back).all(|(a, b)| (a - b).abs() < 1e-12));
         // The LSE prediction is the law's prediction.
         let pred = law.predict(p.ln_n[2].exp(), p.ln_d[2].exp()).ln();
-        let lse = ((6.0 - 0.34 * p.ln_n[2]).exp() + (7.5 - 0.3 * p.ln_d[2]).exp() + 0.5f64.exp()).ln();
+        let lse =
+            ((6.0 - 0.34 * p.ln_n[2]).exp() + (7.5 - 0.3 * p.ln_d[2]).exp() + 0.5f64.exp()).ln();
         assert!((pred - lse).abs() < 1e-12);
     }
 

@@ -57,15 +57,25 @@ impl InitGrid {
             }
         }
         let description = match kind {
-            LawKind::Nd => "Hoffmann et al. 2022 App. D.2: alpha,beta in {0,0.5,..,2}; e in {-1,-0.5,..,1}; a,b in {0,5,..,25}",
-            LawKind::N => "Hoffmann-style: alpha in {0,0.5,..,2}; e in {-1,-0.5,..,1}; a in {0,5,..,25}",
+            LawKind::Nd => {
+                "Hoffmann et al. 2022 App. D.2: alpha,beta in {0,0.5,..,2}; e in {-1,-0.5,..,1}; a,b in {0,5,..,25}"
+            }
+            LawKind::N => {
+                "Hoffmann-style: alpha in {0,0.5,..,2}; e in {-1,-0.5,..,1}; a in {0,5,..,25}"
+            }
         };
-        InitGrid { starts, description: description.to_string() }
+        InitGrid {
+            starts,
+            description: description.to_string(),
+        }
     }
 
     /// A single start (bootstrap resamples start from the full-data optimum).
     pub fn single(theta: Vec<f64>) -> Self {
-        InitGrid { starts: vec![theta], description: "the full-data optimum".into() }
+        InitGrid {
+            starts: vec![theta],
+            description: "the full-data optimum".into(),
+        }
     }
 }
 
@@ -99,7 +109,11 @@ impl Default for SolverOptions {
 
 impl SolverOptions {
     pub fn loose() -> Self {
-        SolverOptions { tol_grad: 1e-5, tol_cost: 2.2e-9, ..Self::default() }
+        SolverOptions {
+            tol_grad: 1e-5,
+            tol_cost: 2.2e-9,
+            ..Self::default()
+        }
     }
 }
 
@@ -232,7 +246,13 @@ fn summarise(kind: LawKind, outcomes: Vec<StartOutcome>) -> crate::Result<Soluti
     let best = outcomes
         .into_iter()
         .filter(|o| !o.failed)
-        .reduce(|best, o| if o.objective < best.objective { o } else { best });
+        .reduce(|best, o| {
+            if o.objective < best.objective {
+                o
+            } else {
+                best
+            }
+        });
     let Some(best) = best else {
         return Err(crate::Error::Fit(format!(
             "all {starts} starts failed; first failure: {}",

@@ -51,8 +51,15 @@ fn least_squares(cols: &[&[f64]], y: &[f64]) -> Option<Vec<f64>> {
 /// solution on some support with all coefficients >= 0, so try every support.
 fn nnls(cols: &[Vec<f64>], y: &[f64]) -> (Vec<f64>, f64) {
     let k = cols.len();
-    let scale: Vec<f64> = cols.iter().map(|c| c.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-300)).collect();
-    let scaled: Vec<Vec<f64>> = cols.iter().zip(&scale).map(|(c, s)| c.iter().map(|x| x / s).collect()).collect();
+    let scale: Vec<f64> = cols
+        .iter()
+        .map(|c| c.iter().fold(0.0f64, |m, x| m.max(x.abs())).max(1e-300))
+        .collect();
+    let scaled: Vec<Vec<f64>> = cols
+        .iter()
+        .zip(&scale)
+        .map(|(c, s)| c.iter().map(|x| x / s).collect())
+        .collect();
     let rss_of = |coef: &[f64]| -> f64 {
         (0..y.len())
             .map(|i| {
@@ -65,7 +72,9 @@ fn nnls(cols: &[Vec<f64>], y: &[f64]) -> (Vec<f64>, f64) {
     for mask in 1u32..(1 << k) {
         let support: Vec<usize> = (0..k).filter(|j| mask & (1 << j) != 0).collect();
         let sub: Vec<&[f64]> = support.iter().map(|&j| scaled[j].as_slice()).collect();
-        let Some(sol) = least_squares(&sub, y) else { continue };
+        let Some(sol) = least_squares(&sub, y) else {
+            continue;
+        };
         if sol.iter().any(|c| *c < 0.0 || !c.is_finite()) {
             continue;
         }
@@ -84,9 +93,20 @@ fn nnls(cols: &[Vec<f64>], y: &[f64]) -> (Vec<f64>, f64) {
 
 /// Residuals are relative, (L̂ - L) / L, a first-order match to the log residuals of the
 /// main objective: every row of the design and the target is divided by L.
-fn solve_at(kind: LawKind, n: &[f64], d: &[f64], loss: &[f64], alpha: f64, beta: f64) -> (Law, f64) {
+fn solve_at(
+    kind: LawKind,
+    n: &[f64],
+    d: &[f64],
+    loss: &[f64],
+    alpha: f64,
+    beta: f64,
+) -> (Law, f64) {
     let ones: Vec<f64> = loss.iter().map(|l| 1.0 / l).collect();
-    let xn: Vec<f64> = n.iter().zip(loss).map(|(x, l)| x.powf(-alpha) / l).collect();
+    let xn: Vec<f64> = n
+        .iter()
+        .zip(loss)
+        .map(|(x, l)| x.powf(-alpha) / l)
+        .collect();
     let target = vec![1.0; n.len()];
     match kind {
         LawKind::N => {
@@ -112,7 +132,10 @@ pub fn vpnls(kind: LawKind, n: &[f64], d: &[f64], loss: &[f64]) -> VpnlsFit {
     let search = |alphas: &[f64], betas: &[f64]| -> (Law, f64) {
         let pairs: Vec<(f64, f64)> = match kind {
             LawKind::N => alphas.iter().map(|&a| (a, 0.0)).collect(),
-            LawKind::Nd => alphas.iter().flat_map(|&a| betas.iter().map(move |&b| (a, b))).collect(),
+            LawKind::Nd => alphas
+                .iter()
+                .flat_map(|&a| betas.iter().map(move |&b| (a, b)))
+                .collect(),
         };
         pairs
             .par_iter()
@@ -160,7 +183,11 @@ mod tests {
         }
         let fit = vpnls(LawKind::Nd, &n, &d, &l);
         assert!((fit.law.alpha - 0.3478).abs() < 2e-3, "{:?}", fit.law);
-        assert!((fit.law.beta.unwrap() - 0.3658).abs() < 2e-3, "{:?}", fit.law);
+        assert!(
+            (fit.law.beta.unwrap() - 0.3658).abs() < 2e-3,
+            "{:?}",
+            fit.law
+        );
         assert!((fit.law.e - 1.8172).abs() < 0.01, "{:?}", fit.law);
     }
 }

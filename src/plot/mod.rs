@@ -27,14 +27,34 @@ fn register_font() {
 /// the same colour across figures.
 #[derive(Debug, Clone)]
 pub enum Layer {
-    Points { label: String, color: usize, points: Vec<(f64, f64)> },
-    Line { label: String, color: usize, points: Vec<(f64, f64)>, dashed: bool },
+    Points {
+        label: String,
+        color: usize,
+        points: Vec<(f64, f64)>,
+    },
+    Line {
+        label: String,
+        color: usize,
+        points: Vec<(f64, f64)>,
+        dashed: bool,
+    },
     /// A shaded interval (x, lo, hi), e.g. a bootstrap band.
-    Band { label: String, color: usize, points: Vec<(f64, f64, f64)> },
+    Band {
+        label: String,
+        color: usize,
+        points: Vec<(f64, f64, f64)>,
+    },
     /// Vertical error bars (x, y, lo, hi).
-    ErrorBars { color: usize, points: Vec<(f64, f64, f64, f64)> },
+    ErrorBars {
+        color: usize,
+        points: Vec<(f64, f64, f64, f64)>,
+    },
     /// Upward triangles at the top of the plot at these x, for values with no finite bound.
-    Unbounded { label: String, color: usize, xs: Vec<f64> },
+    Unbounded {
+        label: String,
+        color: usize,
+        xs: Vec<f64>,
+    },
 }
 
 /// A figure: axes, title, layers, an optional horizontal reference line.
@@ -125,7 +145,11 @@ impl Chart {
             if !lo.is_finite() {
                 return None;
             }
-            let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1.0) * 0.05 };
+            let pad = if hi > lo {
+                (hi - lo) * 0.05
+            } else {
+                lo.abs().max(1.0) * 0.05
+            };
             Some((lo - pad, hi + pad))
         };
         let y = range(&ys).unwrap_or((0.0, 1.0));
@@ -156,9 +180,19 @@ impl Chart {
                     String::new()
                 };
             }
-            if log_x { human(10f64.powf(*v)) } else { human(*v) }
+            if log_x {
+                human(10f64.powf(*v))
+            } else {
+                human(*v)
+            }
         };
-        let y_fmt = move |v: &f64| if log_y { human(10f64.powf(*v)) } else { human(*v) };
+        let y_fmt = move |v: &f64| {
+            if log_y {
+                human(10f64.powf(*v))
+            } else {
+                human(*v)
+            }
+        };
         let mut mesh = chart.configure_mesh();
         mesh.x_desc(self.x_label.as_str())
             .y_desc(self.y_label.as_str())
@@ -175,27 +209,48 @@ impl Chart {
         if let Some((y, label)) = &self.hline {
             let y = self.ty(*y);
             chart
-                .draw_series(LineSeries::new([(x0, y), (x1, y)], BLACK.mix(0.5).stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    [(x0, y), (x1, y)],
+                    BLACK.mix(0.5).stroke_width(1),
+                ))
                 .map_err(|e| err(e.to_string()))?
                 .label(label.as_str())
                 .legend(|(x, y)| PathElement::new([(x, y), (x + 18, y)], BLACK.mix(0.5)));
         }
         for layer in &self.layers {
             match layer {
-                Layer::Band { label, color: c, points } => {
-                    let mut poly: Vec<(f64, f64)> = points.iter().map(|&(x, _, hi)| (self.tx(x), self.ty(hi))).collect();
-                    poly.extend(points.iter().rev().map(|&(x, lo, _)| (self.tx(x), self.ty(lo))));
+                Layer::Band {
+                    label,
+                    color: c,
+                    points,
+                } => {
+                    let mut poly: Vec<(f64, f64)> = points
+                        .iter()
+                        .map(|&(x, _, hi)| (self.tx(x), self.ty(hi)))
+                        .collect();
+                    poly.extend(
+                        points
+                            .iter()
+                            .rev()
+                            .map(|&(x, lo, _)| (self.tx(x), self.ty(lo))),
+                    );
                     poly.retain(|p| p.0.is_finite() && p.1.is_finite());
                     let col = color(*c);
                     let s = chart
                         .draw_series(std::iter::once(Polygon::new(poly, col.mix(0.18).filled())))
                         .map_err(|e| err(e.to_string()))?;
                     if !label.is_empty() {
-                        s.label(label.as_str())
-                            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 18, y + 5)], col.mix(0.18).filled()));
+                        s.label(label.as_str()).legend(move |(x, y)| {
+                            Rectangle::new([(x, y - 5), (x + 18, y + 5)], col.mix(0.18).filled())
+                        });
                     }
                 }
-                Layer::Line { label, color: c, points, dashed } => {
+                Layer::Line {
+                    label,
+                    color: c,
+                    points,
+                    dashed,
+                } => {
                     let col = color(*c);
                     let pts: Vec<(f64, f64)> = points
                         .iter()
@@ -210,11 +265,16 @@ impl Chart {
                     }
                     .map_err(|e| err(e.to_string()))?;
                     if !label.is_empty() {
-                        s.label(label.as_str())
-                            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], col.stroke_width(2)));
+                        s.label(label.as_str()).legend(move |(x, y)| {
+                            PathElement::new([(x, y), (x + 18, y)], col.stroke_width(2))
+                        });
                     }
                 }
-                Layer::Points { label, color: c, points } => {
+                Layer::Points {
+                    label,
+                    color: c,
+                    points,
+                } => {
                     let col = color(*c);
                     let s = chart
                         .draw_series(
@@ -226,7 +286,8 @@ impl Chart {
                         )
                         .map_err(|e| err(e.to_string()))?;
                     if !label.is_empty() {
-                        s.label(label.as_str()).legend(move |(x, y)| Circle::new((x + 9, y), 4, col.filled()));
+                        s.label(label.as_str())
+                            .legend(move |(x, y)| Circle::new((x + 9, y), 4, col.filled()));
                     }
                 }
                 Layer::ErrorBars { color: c, points } => {
@@ -237,19 +298,30 @@ impl Chart {
                                 .iter()
                                 .filter(|p| p.2.is_finite() && p.3.is_finite())
                                 .map(|&(x, _, lo, hi)| {
-                                    PathElement::new([(self.tx(x), self.ty(lo)), (self.tx(x), self.ty(hi))], col.stroke_width(2))
+                                    PathElement::new(
+                                        [(self.tx(x), self.ty(lo)), (self.tx(x), self.ty(hi))],
+                                        col.stroke_width(2),
+                                    )
                                 }),
                         )
                         .map_err(|e| err(e.to_string()))?;
                 }
-                Layer::Unbounded { label, color: c, xs } => {
+                Layer::Unbounded {
+                    label,
+                    color: c,
+                    xs,
+                } => {
                     let col = color(*c);
                     let top = y1 - (y1 - y0) * 0.04;
                     let s = chart
-                        .draw_series(xs.iter().map(|&x| TriangleMarker::new((self.tx(x), top), 7, col.filled())))
+                        .draw_series(
+                            xs.iter()
+                                .map(|&x| TriangleMarker::new((self.tx(x), top), 7, col.filled())),
+                        )
                         .map_err(|e| err(e.to_string()))?;
                     if !label.is_empty() && !xs.is_empty() {
-                        s.label(label.as_str()).legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, col.filled()));
+                        s.label(label.as_str())
+                            .legend(move |(x, y)| TriangleMarker::new((x + 9, y), 6, col.filled()));
                     }
                 }
             }
@@ -288,7 +360,11 @@ impl Chart {
 pub fn human(v: f64) -> String {
     let a = v.abs();
     let trim = |s: String| {
-        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
     };
     if a >= 1e12 {
         trim(format!("{:.2}", v / 1e12)) + "T"
@@ -323,13 +399,32 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut c = Chart::new("loss vs parameters", "parameters", "loss (nats/token)");
         c.log_x = true;
-        c.layers.push(Layer::Band { label: "95% band".into(), color: 0, points: vec![(1e6, 3.0, 3.4), (1e8, 2.4, 2.6)] });
-        c.layers.push(Layer::Points { label: "dense".into(), color: 0, points: vec![(1e6, 3.2), (1e7, 2.8), (1e8, 2.5)] });
-        c.layers.push(Layer::Line { label: "fit".into(), color: 0, points: vec![(1e6, 3.2), (1e8, 2.5)], dashed: false });
-        c.layers.push(Layer::Unbounded { label: "unbounded".into(), color: 1, xs: vec![1e7] });
+        c.layers.push(Layer::Band {
+            label: "95% band".into(),
+            color: 0,
+            points: vec![(1e6, 3.0, 3.4), (1e8, 2.4, 2.6)],
+        });
+        c.layers.push(Layer::Points {
+            label: "dense".into(),
+            color: 0,
+            points: vec![(1e6, 3.2), (1e7, 2.8), (1e8, 2.5)],
+        });
+        c.layers.push(Layer::Line {
+            label: "fit".into(),
+            color: 0,
+            points: vec![(1e6, 3.2), (1e8, 2.5)],
+            dashed: false,
+        });
+        c.layers.push(Layer::Unbounded {
+            label: "unbounded".into(),
+            color: 1,
+            xs: vec![1e7],
+        });
         let files = c.save(&dir.path().join("fig")).unwrap();
         let svg = std::fs::read_to_string(&files[0]).unwrap();
-        assert!(svg.contains("<svg") && svg.contains("loss vs parameters") && svg.contains("dense"));
+        assert!(
+            svg.contains("<svg") && svg.contains("loss vs parameters") && svg.contains("dense")
+        );
         let png = std::fs::read(&files[1]).unwrap();
         assert_eq!(&png[1..4], b"PNG");
         assert!(png.len() > 5_000);

@@ -121,7 +121,13 @@ fn final_rows(rows: &[ResultRow]) -> Vec<&ResultRow> {
         }
     }
     let mut out: Vec<&ResultRow> = last.into_values().collect();
-    out.sort_by(|a, b| a.arch.cmp(&b.arch).then(a.mode.cmp(&b.mode)).then(a.n_params.cmp(&b.n_params)).then(a.run_id.cmp(&b.run_id)));
+    out.sort_by(|a, b| {
+        a.arch
+            .cmp(&b.arch)
+            .then(a.mode.cmp(&b.mode))
+            .then(a.n_params.cmp(&b.n_params))
+            .then(a.run_id.cmp(&b.run_id))
+    });
     out
 }
 
@@ -131,7 +137,13 @@ fn input_of(cells: &[&CellSummary], source: &str) -> FitInput {
         convention: "results table",
         points: cells
             .iter()
-            .map(|c| Point { label: c.run_id.clone(), arch: c.arch.clone(), n: c.n_params as f64, d: c.tokens as f64, loss: c.val_loss })
+            .map(|c| Point {
+                label: c.run_id.clone(),
+                arch: c.arch.clone(),
+                n: c.n_params as f64,
+                d: c.tokens as f64,
+                loss: c.val_loss,
+            })
             .collect(),
         excluded: Vec::new(),
         earlier_checkpoints: 0,
@@ -164,7 +176,9 @@ pub fn tokens_to_reach(curve: &[(f64, f64)], target: f64) -> Option<f64> {
 /// Computes every figure of the report from the rows.
 pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     if rows.is_empty() {
-        return Err(Error::Invalid("the results table has no rows: nothing to report".into()));
+        return Err(Error::Invalid(
+            "the results table has no rows: nothing to report".into(),
+        ));
     }
     let law = spec.law_kind()?;
     let finals = final_rows(rows);
@@ -195,29 +209,64 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         .filter(|c| {
             let ok = c.status == "succeeded" && c.val_loss.is_finite() && c.val_loss > 0.0;
             if !ok {
-                left_out.push(Excluded { label: c.run_id.clone(), reason: format!("status {}", c.status) });
+                left_out.push(Excluded {
+                    label: c.run_id.clone(),
+                    reason: format!("status {}", c.status),
+                });
             }
             ok
         })
         .collect();
 
-    let fit_spec = FitSpec { bootstrap: spec.bootstrap, seed: spec.seed, level: spec.level, ..FitSpec::new(law) };
-    let mut fit_errors = Vec::new();
-    let fit_group = |key: String, arch: &str, mode: Option<String>, members: Vec<&CellSummary>| -> std::result::Result<GroupFit, String> {
-        let input = input_of(&members, &key).exclude_top(spec.exclude_top).map_err(|e| format!("{key}: {e}"))?;
-        let fit = fit::fit(&input, &fit_spec).map_err(|e| format!("{key}: {e}"))?;
-        Ok(GroupFit { key, arch: arch.to_string(), mode, input, fit })
+    let fit_spec = FitSpec {
+        bootstrap: spec.bootstrap,
+        seed: spec.seed,
+        level: spec.level,
+        ..FitSpec::new(law)
     };
-    let ref_members: Vec<&CellSummary> = usable.iter().copied().filter(|c| c.arch == spec.reference).collect();
+    let mut fit_errors = Vec::new();
+    let fit_group = |key: String,
+                     arch: &str,
+                     mode: Option<String>,
+                     members: Vec<&CellSummary>|
+     -> std::result::Result<GroupFit, String> {
+        let input = input_of(&members, &key)
+            .exclude_top(spec.exclude_top)
+            .map_err(|e| format!("{key}: {e}"))?;
+        let fit = fit::fit(&input, &fit_spec).map_err(|e| format!("{key}: {e}"))?;
+        Ok(GroupFit {
+            key,
+            arch: arch.to_string(),
+            mode,
+            input,
+            fit,
+        })
+    };
+    let ref_members: Vec<&CellSummary> = usable
+        .iter()
+        .copied()
+        .filter(|c| c.arch == spec.reference)
+        .collect();
     let reference = if ref_members.is_empty() {
-        fit_errors.push(format!("{}: no succeeded cells of the reference arch", spec.reference));
+        fit_errors.push(format!(
+            "{}: no succeeded cells of the reference arch",
+            spec.reference
+        ));
         None
     } else {
-        fit_group(spec.reference.clone(), &spec.reference, None, ref_members).map_err(|e| fit_errors.push(e)).ok()
+        fit_group(spec.reference.clone(), &spec.reference, None, ref_members)
+            .map_err(|e| fit_errors.push(e))
+            .ok()
     };
     let mut groups: BTreeMap<(String, String), Vec<&CellSummary>> = BTreeMap::new();
-    for c in usable.iter().filter(|c| c.arch != spec.reference && spec.modes.contains(&c.mode)) {
-        groups.entry((c.arch.clone(), c.mode.clone())).or_default().push(c);
+    for c in usable
+        .iter()
+        .filter(|c| c.arch != spec.reference && spec.modes.contains(&c.mode))
+    {
+        groups
+            .entry((c.arch.clone(), c.mode.clone()))
+            .or_default()
+            .push(c);
     }
     let mut variants = Vec::new();
     for ((arch, mode), members) in groups {
@@ -229,17 +278,31 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     let multipliers = match &reference {
         Some(r) => variants
             .iter()
-            .map(|v| (v.key.clone(), fit::multiplier_rows(&r.fit, &v.fit, &v.input, spec.level)))
+            .map(|v| {
+                (
+                    v.key.clone(),
+                    fit::multiplier_rows(&r.fit, &v.fit, &v.input, spec.level),
+                )
+            })
             .collect(),
         None => Vec::new(),
     };
 
     let mut rollouts = Vec::new();
     if spec.rollout {
-        let no_boot = FitSpec { bootstrap: 0, ..fit_spec.clone() };
+        let no_boot = FitSpec {
+            bootstrap: 0,
+            ..fit_spec.clone()
+        };
         for g in reference.iter().chain(&variants) {
             let max_n = g.input.points.iter().map(|p| p.n).fold(0.0, f64::max);
-            let smaller: Vec<Point> = g.input.points.iter().filter(|p| p.n < max_n).cloned().collect();
+            let smaller: Vec<Point> = g
+                .input
+                .points
+                .iter()
+                .filter(|p| p.n < max_n)
+                .cloned()
+                .collect();
             let sizes = {
                 let mut ns: Vec<f64> = smaller.iter().map(|p| p.n).collect();
                 ns.dedup();
@@ -248,8 +311,13 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             if smaller.len() < fit::objective::Objective::dim(law) || sizes < 2 {
                 continue;
             }
-            let train = FitInput { points: smaller, ..g.input.clone() };
-            let Ok(f) = fit::fit(&train, &no_boot) else { continue };
+            let train = FitInput {
+                points: smaller,
+                ..g.input.clone()
+            };
+            let Ok(f) = fit::fit(&train, &no_boot) else {
+                continue;
+            };
             for p in g.input.points.iter().filter(|p| p.n == max_n) {
                 let predicted = f.params.predict(p.n, p.d);
                 rollouts.push(Rollout {
@@ -266,8 +334,15 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     }
 
     let mut curves_by_run: BTreeMap<&str, (String, Vec<(f64, f64)>)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.val_loss.is_finite() && r.tokens > 0) {
-        curves_by_run.entry(r.run_id.as_str()).or_insert_with(|| (r.arch.clone(), Vec::new())).1.push((r.tokens as f64, r.val_loss));
+    for r in rows
+        .iter()
+        .filter(|r| r.val_loss.is_finite() && r.tokens > 0)
+    {
+        curves_by_run
+            .entry(r.run_id.as_str())
+            .or_insert_with(|| (r.arch.clone(), Vec::new()))
+            .1
+            .push((r.tokens as f64, r.val_loss));
     }
     let curves: Vec<(String, String, Vec<(f64, f64)>)> = curves_by_run
         .into_iter()
@@ -282,8 +357,17 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     let mut buckets = Vec::new();
     let mut throughput = Vec::new();
     for r in usable.iter().filter(|c| c.arch == spec.reference) {
-        for v in usable.iter().filter(|c| c.arch != spec.reference && c.mode == "iso_body" && c.body() == r.body() && c.seed == r.seed) {
-            let curve = curves.iter().find(|c| c.0 == v.run_id).map(|c| c.2.clone()).unwrap_or_default();
+        for v in usable.iter().filter(|c| {
+            c.arch != spec.reference
+                && c.mode == "iso_body"
+                && c.body() == r.body()
+                && c.seed == r.seed
+        }) {
+            let curve = curves
+                .iter()
+                .find(|c| c.0 == v.run_id)
+                .map(|c| c.2.clone())
+                .unwrap_or_default();
             let vt = tokens_to_reach(&curve, r.val_loss);
             efficiency.push(TokenEfficiency {
                 body: r.body_label(),
@@ -294,7 +378,13 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
                 variant_tokens: vt,
                 ratio: vt.map(|t| r.tokens as f64 / t),
             });
-            let row_of = |id: &str| finals.iter().find(|x| x.run_id == id).map(|x| parse_buckets(&x.bucket_loss)).unwrap_or_default();
+            let row_of = |id: &str| {
+                finals
+                    .iter()
+                    .find(|x| x.run_id == id)
+                    .map(|x| parse_buckets(&x.bucket_loss))
+                    .unwrap_or_default()
+            };
             let (rb, vb) = (row_of(&r.run_id), row_of(&v.run_id));
             if !rb.is_empty() && rb.len() == vb.len() {
                 buckets.push(BucketChange {
@@ -302,7 +392,11 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
                     reference_run: r.run_id.clone(),
                     variant_run: v.run_id.clone(),
                     n_params_reference: r.n_params,
-                    ppl_change: rb.iter().zip(&vb).map(|(a, b)| Some((b.as_ref()? - a.as_ref()?).exp() - 1.0)).collect(),
+                    ppl_change: rb
+                        .iter()
+                        .zip(&vb)
+                        .map(|(a, b)| Some((b.as_ref()? - a.as_ref()?).exp() - 1.0))
+                        .collect(),
                 });
             }
             if r.tokens_per_s > 0.0 && v.tokens_per_s > 0.0 {
@@ -310,7 +404,11 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             }
         }
     }
-    let wall_s_total = cells.iter().map(|c| c.wall_s).filter(|w| w.is_finite()).sum();
+    let wall_s_total = cells
+        .iter()
+        .map(|c| c.wall_s)
+        .filter(|w| w.is_finite())
+        .sum();
     Ok(Analysis {
         law,
         reference_arch: spec.reference.clone(),
@@ -346,7 +444,9 @@ impl Analysis {
     /// multipliers.csv: one row per variant group and size.
     pub fn multipliers_csv(&self) -> String {
         let f = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
-        let mut s = String::from("group,arch,n_params,tokens,variant_loss,n_eq,multiplier,lo,hi,unbounded,unbounded_fraction\n");
+        let mut s = String::from(
+            "group,arch,n_params,tokens,variant_loss,n_eq,multiplier,lo,hi,unbounded,unbounded_fraction\n",
+        );
         for (key, rows) in &self.multipliers {
             for r in rows {
                 s += &format!(
@@ -383,7 +483,10 @@ mod tests {
 
     #[test]
     fn bucket_cells_parse_with_nulls() {
-        assert_eq!(parse_buckets("[1.5,null,2]"), vec![Some(1.5), None, Some(2.0)]);
+        assert_eq!(
+            parse_buckets("[1.5,null,2]"),
+            vec![Some(1.5), None, Some(2.0)]
+        );
         assert!(parse_buckets("").is_empty());
     }
 }

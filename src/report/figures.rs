@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use super::analysis::{Analysis, GroupFit};
 use super::spec::AnalysisSpec;
-use crate::fit::bootstrap::interval;
-use crate::fit::LawKind;
-use crate::plot::{Chart, Layer};
 use crate::Result;
+use crate::fit::LawKind;
+use crate::fit::bootstrap::interval;
+use crate::plot::{Chart, Layer};
 
 fn groups(a: &Analysis) -> Vec<&GroupFit> {
     a.reference.iter().chain(&a.variants).collect()
@@ -21,19 +21,28 @@ fn tokens_per_param(g: &GroupFit) -> f64 {
 }
 
 fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    (0..n).map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (n - 1) as f64).exp()).collect()
+    (0..n)
+        .map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (n - 1) as f64).exp())
+        .collect()
 }
 
 fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
     let gs = groups(a);
-    let all_n: Vec<f64> = gs.iter().flat_map(|g| g.input.points.iter().map(|p| p.n)).collect();
+    let all_n: Vec<f64> = gs
+        .iter()
+        .flat_map(|g| g.input.points.iter().map(|p| p.n))
+        .collect();
     if all_n.is_empty() {
         return None;
     }
     let lo = all_n.iter().cloned().fold(f64::INFINITY, f64::min) / 1.3;
     let hi = all_n.iter().cloned().fold(0.0, f64::max) * 1.3;
     let grid = log_grid(lo, hi, 60);
-    let mut c = Chart::new("Validation loss vs parameters, with fitted laws", "total parameters N", "validation loss (nats/token)");
+    let mut c = Chart::new(
+        "Validation loss vs parameters, with fitted laws",
+        "total parameters N",
+        "validation loss (nats/token)",
+    );
     c.log_x = true;
     for (i, g) in gs.iter().enumerate() {
         let tpp = tokens_per_param(g);
@@ -46,15 +55,29 @@ fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
                     interval(preds, level).map(|iv| (n, iv.lo, iv.hi))
                 })
                 .collect();
-            c.layers.push(Layer::Band { label: String::new(), color: i, points: band });
+            c.layers.push(Layer::Band {
+                label: String::new(),
+                color: i,
+                points: band,
+            });
         }
         c.layers.push(Layer::Line {
-            label: format!("{} fit: E={:.3}, alpha={:.3}", g.key, g.fit.params.e, g.fit.params.alpha),
+            label: format!(
+                "{} fit: E={:.3}, alpha={:.3}",
+                g.key, g.fit.params.e, g.fit.params.alpha
+            ),
             color: i,
-            points: grid.iter().map(|&n| (n, g.fit.params.predict(n, n * tpp))).collect(),
+            points: grid
+                .iter()
+                .map(|&n| (n, g.fit.params.predict(n, n * tpp)))
+                .collect(),
             dashed: false,
         });
-        c.layers.push(Layer::Points { label: g.key.clone(), color: i, points: g.input.points.iter().map(|p| (p.n, p.loss)).collect() });
+        c.layers.push(Layer::Points {
+            label: g.key.clone(),
+            color: i,
+            points: g.input.points.iter().map(|p| (p.n, p.loss)).collect(),
+        });
     }
     Some(c)
 }
@@ -64,7 +87,10 @@ fn multiplier(a: &Analysis) -> Option<Chart> {
         return None;
     }
     let mut c = Chart::new(
-        &format!("Effective-parameter multiplier vs {} (bars: bootstrap interval)", a.reference_arch),
+        &format!(
+            "Effective-parameter multiplier vs {} (bars: bootstrap interval)",
+            a.reference_arch
+        ),
         "variant total parameters N",
         "multiplier m = N_eq / N",
     );
@@ -73,17 +99,43 @@ fn multiplier(a: &Analysis) -> Option<Chart> {
     for (i, (key, rows)) in a.multipliers.iter().enumerate() {
         let color = i + 1;
         let bounded: Vec<_> = rows.iter().filter(|r| r.multiplier.is_some()).collect();
-        let top = bounded.iter().filter_map(|r| r.hi.or(r.multiplier)).fold(1.0, f64::max) * 1.1;
+        let top = bounded
+            .iter()
+            .filter_map(|r| r.hi.or(r.multiplier))
+            .fold(1.0, f64::max)
+            * 1.1;
         c.layers.push(Layer::ErrorBars {
             color,
-            points: bounded.iter().filter_map(|r| Some((r.n_params, r.multiplier?, r.lo?, r.hi.unwrap_or(top)))).collect(),
+            points: bounded
+                .iter()
+                .filter_map(|r| Some((r.n_params, r.multiplier?, r.lo?, r.hi.unwrap_or(top))))
+                .collect(),
         });
-        c.layers.push(Layer::Line { label: key.clone(), color, points: bounded.iter().map(|r| (r.n_params, r.multiplier.unwrap())).collect(), dashed: true });
-        c.layers.push(Layer::Points { label: String::new(), color, points: bounded.iter().map(|r| (r.n_params, r.multiplier.unwrap())).collect() });
+        c.layers.push(Layer::Line {
+            label: key.clone(),
+            color,
+            points: bounded
+                .iter()
+                .map(|r| (r.n_params, r.multiplier.unwrap()))
+                .collect(),
+            dashed: true,
+        });
+        c.layers.push(Layer::Points {
+            label: String::new(),
+            color,
+            points: bounded
+                .iter()
+                .map(|r| (r.n_params, r.multiplier.unwrap()))
+                .collect(),
+        });
         c.layers.push(Layer::Unbounded {
             label: format!("{key}: unbounded"),
             color,
-            xs: rows.iter().filter(|r| r.unbounded).map(|r| r.n_params).collect(),
+            xs: rows
+                .iter()
+                .filter(|r| r.unbounded)
+                .map(|r| r.n_params)
+                .collect(),
         });
     }
     Some(c)
@@ -93,7 +145,11 @@ fn training_curves(a: &Analysis) -> Option<Chart> {
     if a.curves.is_empty() {
         return None;
     }
-    let mut c = Chart::new("Validation loss vs training tokens, every cell", "training tokens", "validation loss (nats/token)");
+    let mut c = Chart::new(
+        "Validation loss vs training tokens, every cell",
+        "training tokens",
+        "validation loss (nats/token)",
+    );
     c.log_x = true;
     let mut arches: Vec<&str> = vec![a.reference_arch.as_str()];
     for (_, arch, _) in &a.curves {
@@ -104,9 +160,18 @@ fn training_curves(a: &Analysis) -> Option<Chart> {
     let mut labelled = Vec::new();
     for (_, arch, pts) in &a.curves {
         let color = arches.iter().position(|x| x == arch).unwrap_or(0);
-        let label = if labelled.contains(arch) { String::new() } else { arch.clone() };
+        let label = if labelled.contains(arch) {
+            String::new()
+        } else {
+            arch.clone()
+        };
         labelled.push(arch.clone());
-        c.layers.push(Layer::Line { label, color, points: pts.clone(), dashed: false });
+        c.layers.push(Layer::Line {
+            label,
+            color,
+            points: pts.clone(),
+            dashed: false,
+        });
     }
     Some(c)
 }
@@ -121,9 +186,23 @@ fn buckets(a: &Analysis) -> Option<Chart> {
     c.hline = Some((0.0, "no change".into()));
     c.x_categories = Some((0..k).map(|i| format!("B{i}")).collect());
     for (i, b) in a.buckets.iter().enumerate() {
-        let pts: Vec<(f64, f64)> = b.ppl_change.iter().enumerate().filter_map(|(j, v)| Some((j as f64, v.as_ref()? * 100.0))).collect();
-        c.layers.push(Layer::Line { label: b.body.clone(), color: i + 1, points: pts.clone(), dashed: false });
-        c.layers.push(Layer::Points { label: String::new(), color: i + 1, points: pts });
+        let pts: Vec<(f64, f64)> = b
+            .ppl_change
+            .iter()
+            .enumerate()
+            .filter_map(|(j, v)| Some((j as f64, v.as_ref()? * 100.0)))
+            .collect();
+        c.layers.push(Layer::Line {
+            label: b.body.clone(),
+            color: i + 1,
+            points: pts.clone(),
+            dashed: false,
+        });
+        c.layers.push(Layer::Points {
+            label: String::new(),
+            color: i + 1,
+            points: pts,
+        });
     }
     Some(c)
 }
@@ -133,8 +212,16 @@ fn residuals(a: &Analysis, against_tokens: bool) -> Option<Chart> {
     if gs.is_empty() {
         return None;
     }
-    let x_label = if against_tokens { "training tokens D" } else { "total parameters N" };
-    let mut c = Chart::new("Fit residuals: ln(observed) - ln(fitted)", x_label, "log residual");
+    let x_label = if against_tokens {
+        "training tokens D"
+    } else {
+        "total parameters N"
+    };
+    let mut c = Chart::new(
+        "Fit residuals: ln(observed) - ln(fitted)",
+        x_label,
+        "log residual",
+    );
     c.log_x = true;
     c.hline = Some((0.0, "perfect fit".into()));
     for (i, g) in gs.iter().enumerate() {
@@ -142,9 +229,18 @@ fn residuals(a: &Analysis, against_tokens: bool) -> Option<Chart> {
             .input
             .points
             .iter()
-            .map(|p| (if against_tokens { p.d } else { p.n }, p.loss.ln() - g.fit.params.predict(p.n, p.d).ln()))
+            .map(|p| {
+                (
+                    if against_tokens { p.d } else { p.n },
+                    p.loss.ln() - g.fit.params.predict(p.n, p.d).ln(),
+                )
+            })
             .collect();
-        c.layers.push(Layer::Points { label: g.key.clone(), color: i, points: pts });
+        c.layers.push(Layer::Points {
+            label: g.key.clone(),
+            color: i,
+            points: pts,
+        });
     }
     Some(c)
 }

@@ -2,9 +2,9 @@
 
 use std::fmt::Write;
 
+use super::Setup;
 use super::analysis::{Analysis, GroupFit};
 use super::spec::AnalysisSpec;
-use super::Setup;
 use crate::fit::LawKind;
 use crate::plot::human;
 
@@ -13,7 +13,11 @@ fn f(x: f64) -> String {
         return "-".into();
     }
     let a = x.abs();
-    if a == 0.0 || (1e-3..1e5).contains(&a) { format!("{x:.4}") } else { format!("{x:.3e}") }
+    if a == 0.0 || (1e-3..1e5).contains(&a) {
+        format!("{x:.4}")
+    } else {
+        format!("{x:.3e}")
+    }
 }
 
 fn pct(x: f64) -> String {
@@ -30,15 +34,30 @@ fn header(cols: &[&str]) -> String {
 
 fn fit_section(out: &mut String, g: &GroupFit, law: LawKind) {
     let p = &g.fit.params;
-    let iv = |name: &str| g.fit.intervals.get(name).map(|i| format!("[{}, {}]", f(i.lo), f(i.hi))).unwrap_or_else(|| "-".into());
+    let iv = |name: &str| {
+        g.fit
+            .intervals
+            .get(name)
+            .map(|i| format!("[{}, {}]", f(i.lo), f(i.hi)))
+            .unwrap_or_else(|| "-".into())
+    };
     let _ = writeln!(out, "### {}\n", g.key);
     out.push_str(&header(&["parameter", "value", "interval"]));
     let mut params = vec![("E", Some(p.e)), ("A", Some(p.a)), ("alpha", Some(p.alpha))];
     if law == LawKind::Nd {
-        params.extend([("B", p.b), ("beta", p.beta), ("a_opt", g.fit.derived.a_opt), ("b_opt", g.fit.derived.b_opt)]);
+        params.extend([
+            ("B", p.b),
+            ("beta", p.beta),
+            ("a_opt", g.fit.derived.a_opt),
+            ("b_opt", g.fit.derived.b_opt),
+        ]);
     }
     for (name, v) in params {
-        out.push_str(&row(&[name.into(), v.map(f).unwrap_or_else(|| "-".into()), iv(name)]));
+        out.push_str(&row(&[
+            name.into(),
+            v.map(f).unwrap_or_else(|| "-".into()),
+            iv(name),
+        ]));
     }
     let m = &g.fit.manifest;
     let _ = writeln!(
@@ -57,7 +76,11 @@ fn fit_section(out: &mut String, g: &GroupFit, law: LawKind) {
         } else {
             format!(
                 ", excluded: {}",
-                m.points_excluded.iter().map(|e| format!("{} ({})", e.label, e.reason)).collect::<Vec<_>>().join("; ")
+                m.points_excluded
+                    .iter()
+                    .map(|e| format!("{} ({})", e.label, e.reason))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             )
         },
         m.bootstrap
@@ -86,7 +109,9 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
         v.dedup();
         v
     };
-    let (nmin, nmax) = a.cells.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), c| (lo.min(c.n_params as f64), hi.max(c.n_params as f64)));
+    let (nmin, nmax) = a.cells.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), c| {
+        (lo.min(c.n_params as f64), hi.max(c.n_params as f64))
+    });
     let _ = writeln!(
         out,
         "- {} cells ({}), {} to {} total parameters; total training wall time {:.1} min.\n",
@@ -98,7 +123,20 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     );
 
     out.push_str("## Cells\n\n");
-    out.push_str(&header(&["run", "arch", "mode", "N total", "N embed_in", "N non-embed", "body", "tokens", "val loss", "bpb", "status", "tokens/s"]));
+    out.push_str(&header(&[
+        "run",
+        "arch",
+        "mode",
+        "N total",
+        "N embed_in",
+        "N non-embed",
+        "body",
+        "tokens",
+        "val loss",
+        "bpb",
+        "status",
+        "tokens/s",
+    ]));
     for c in &a.cells {
         out.push_str(&row(&[
             format!("`{}`", c.run_id),
@@ -119,7 +157,11 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
         let _ = writeln!(
             out,
             "\nLeft out of every fit: {}.",
-            a.left_out.iter().map(|e| format!("`{}` ({})", e.label, e.reason)).collect::<Vec<_>>().join(", ")
+            a.left_out
+                .iter()
+                .map(|e| format!("`{}` ({})", e.label, e.reason))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
 
@@ -138,20 +180,34 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     }
     for (key, rows) in &a.multipliers {
         let _ = writeln!(out, "### {key}\n");
-        out.push_str(&header(&["N", "tokens", "fitted loss", "N_eq", "m", "interval", "unbounded in resamples"]));
+        out.push_str(&header(&[
+            "N",
+            "tokens",
+            "fitted loss",
+            "N_eq",
+            "m",
+            "interval",
+            "unbounded in resamples",
+        ]));
         for r in rows {
             out.push_str(&row(&[
                 human(r.n_params),
                 human(r.tokens),
                 f(r.variant_loss),
                 r.n_eq.map(human).unwrap_or_else(|| "-".into()),
-                if r.unbounded { "unbounded".into() } else { r.multiplier.map(|m| format!("{m:.3}")).unwrap_or_default() },
+                if r.unbounded {
+                    "unbounded".into()
+                } else {
+                    r.multiplier.map(|m| format!("{m:.3}")).unwrap_or_default()
+                },
                 match (r.lo, r.hi) {
                     (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
                     (Some(lo), None) => format!("[{lo:.3}, unbounded]"),
                     _ => "-".into(),
                 },
-                r.unbounded_fraction.map(|x| format!("{:.1}%", x * 100.0)).unwrap_or_else(|| "-".into()),
+                r.unbounded_fraction
+                    .map(|x| format!("{:.1}%", x * 100.0))
+                    .unwrap_or_else(|| "-".into()),
             ]));
         }
         out.push('\n');
@@ -161,14 +217,24 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     if a.efficiency.is_empty() {
         out.push_str("No iso-body pairs in the table.\n\n");
     } else {
-        out.push_str(&header(&["body", "reference final loss", "reference tokens", "variant tokens to match", "ratio"]));
+        out.push_str(&header(&[
+            "body",
+            "reference final loss",
+            "reference tokens",
+            "variant tokens to match",
+            "ratio",
+        ]));
         for e in &a.efficiency {
             out.push_str(&row(&[
                 e.body.clone(),
                 f(e.reference_loss),
                 human(e.reference_tokens),
-                e.variant_tokens.map(human).unwrap_or_else(|| "not reached".into()),
-                e.ratio.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into()),
+                e.variant_tokens
+                    .map(human)
+                    .unwrap_or_else(|| "not reached".into()),
+                e.ratio
+                    .map(|r| format!("{r:.2}x"))
+                    .unwrap_or_else(|| "-".into()),
             ]));
         }
         out.push('\n');
@@ -178,11 +244,26 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     if a.buckets.is_empty() {
         out.push_str("No iso-body pairs with bucket losses in the table.\n\n");
     } else {
-        let k = a.buckets.iter().map(|b| b.ppl_change.len()).max().unwrap_or(0);
-        let cols: Vec<String> = std::iter::once("body".to_string()).chain((0..k).map(|i| format!("B{i}"))).collect();
-        out.push_str(&header(&cols.iter().map(String::as_str).collect::<Vec<_>>()));
+        let k = a
+            .buckets
+            .iter()
+            .map(|b| b.ppl_change.len())
+            .max()
+            .unwrap_or(0);
+        let cols: Vec<String> = std::iter::once("body".to_string())
+            .chain((0..k).map(|i| format!("B{i}")))
+            .collect();
+        out.push_str(&header(
+            &cols.iter().map(String::as_str).collect::<Vec<_>>(),
+        ));
         for b in &a.buckets {
-            let cells: Vec<String> = std::iter::once(b.body.clone()).chain(b.ppl_change.iter().map(|v| v.map(pct).unwrap_or_else(|| "-".into()))).collect();
+            let cells: Vec<String> = std::iter::once(b.body.clone())
+                .chain(
+                    b.ppl_change
+                        .iter()
+                        .map(|v| v.map(pct).unwrap_or_else(|| "-".into())),
+                )
+                .collect();
             out.push_str(&row(&cells));
         }
         out.push('\n');
@@ -192,9 +273,25 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     if a.rollouts.is_empty() {
         out.push_str("Too few sizes for a rollout check.\n\n");
     } else {
-        out.push_str(&header(&["group", "fitted points", "held out", "N", "predicted", "actual", "error"]));
+        out.push_str(&header(&[
+            "group",
+            "fitted points",
+            "held out",
+            "N",
+            "predicted",
+            "actual",
+            "error",
+        ]));
         for r in &a.rollouts {
-            out.push_str(&row(&[r.key.clone(), r.fitted_points.to_string(), format!("`{}`", r.held_out), human(r.n_params), f(r.predicted), f(r.actual), pct(r.relative_error)]));
+            out.push_str(&row(&[
+                r.key.clone(),
+                r.fitted_points.to_string(),
+                format!("`{}`", r.held_out),
+                human(r.n_params),
+                f(r.predicted),
+                f(r.actual),
+                pct(r.relative_error),
+            ]));
         }
         out.push('\n');
     }
@@ -203,9 +300,19 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     if a.throughput.is_empty() {
         out.push_str("No iso-body pairs with throughput in the table.\n\n");
     } else {
-        out.push_str(&header(&["body", "reference tokens/s", "variant tokens/s", "variant overhead"]));
+        out.push_str(&header(&[
+            "body",
+            "reference tokens/s",
+            "variant tokens/s",
+            "variant overhead",
+        ]));
         for (body, r, v) in &a.throughput {
-            out.push_str(&row(&[body.clone(), format!("{r:.0}"), format!("{v:.0}"), pct(r / v - 1.0)]));
+            out.push_str(&row(&[
+                body.clone(),
+                format!("{r:.0}"),
+                format!("{v:.0}"),
+                pct(r / v - 1.0),
+            ]));
         }
         out.push('\n');
     }
@@ -220,34 +327,84 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
             let _ = writeln!(out, "![{stem}]({name}) (also `{stem}.svg`)\n");
         }
     }
-    let _ = writeln!(out, "\n<sub>Analysis spec: law `{}`, modes {:?}, bootstrap {} (seed {}), level {}, exclude_top {}.</sub>", spec.law, spec.modes, spec.bootstrap, spec.seed, spec.level, spec.exclude_top);
+    let _ = writeln!(
+        out,
+        "\n<sub>Analysis spec: law `{}`, modes {:?}, bootstrap {} (seed {}), level {}, exclude_top {}.</sub>",
+        spec.law, spec.modes, spec.bootstrap, spec.seed, spec.level, spec.exclude_top
+    );
     out
 }
 
 /// The paper's headline figures beside ours. Batley & Saha, arXiv 2601.22040 (v1, v2).
 fn paper_table(a: &Analysis) -> String {
     let mut s = header(&["claim", "paper", "here", "note"]);
-    let bounded: Vec<f64> = a.multipliers.iter().flat_map(|(_, rows)| rows.iter().filter_map(|r| r.multiplier)).collect();
-    let unbounded = a.multipliers.iter().flat_map(|(_, rows)| rows.iter().filter(|r| r.unbounded)).count();
+    let bounded: Vec<f64> = a
+        .multipliers
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().filter_map(|r| r.multiplier))
+        .collect();
+    let unbounded = a
+        .multipliers
+        .iter()
+        .flat_map(|(_, rows)| rows.iter().filter(|r| r.unbounded))
+        .count();
     let here_m = if bounded.is_empty() {
-        if unbounded > 0 { format!("unbounded at {unbounded} sizes") } else { "-".into() }
+        if unbounded > 0 {
+            format!("unbounded at {unbounded} sizes")
+        } else {
+            "-".into()
+        }
     } else {
         let lo = bounded.iter().cloned().fold(f64::INFINITY, f64::min);
         let hi = bounded.iter().cloned().fold(0.0, f64::max);
-        format!("{lo:.2}-{hi:.2}x{}", if unbounded > 0 { format!(" ({unbounded} unbounded)") } else { String::new() })
+        format!(
+            "{lo:.2}-{hi:.2}x{}",
+            if unbounded > 0 {
+                format!(" ({unbounded} unbounded)")
+            } else {
+                String::new()
+            }
+        )
     };
     let scale = {
         let n: Vec<f64> = a.cells.iter().map(|c| c.n_params as f64).collect();
-        format!("{}-{} params", human(n.iter().cloned().fold(f64::INFINITY, f64::min)), human(n.iter().cloned().fold(0.0, f64::max)))
+        format!(
+            "{}-{} params",
+            human(n.iter().cloned().fold(f64::INFINITY, f64::min)),
+            human(n.iter().cloned().fold(0.0, f64::max))
+        )
     };
-    s += &row(&["effective-parameter multiplier (v1)".into(), "1.47-2.11x".into(), here_m, format!("paper: 60M-421M, the Pile; here: {scale}")]);
+    s += &row(&[
+        "effective-parameter multiplier (v1)".into(),
+        "1.47-2.11x".into(),
+        here_m,
+        format!("paper: 60M-421M, the Pile; here: {scale}"),
+    ]);
     let largest_eq = a
         .multipliers
         .iter()
-        .filter_map(|(k, rows)| rows.iter().rev().find(|r| r.n_eq.is_some()).map(|r| format!("{}: {} ~ {} dense", k, human(r.n_params), human(r.n_eq.unwrap()))))
+        .filter_map(|(k, rows)| {
+            rows.iter().rev().find(|r| r.n_eq.is_some()).map(|r| {
+                format!(
+                    "{}: {} ~ {} dense",
+                    k,
+                    human(r.n_params),
+                    human(r.n_eq.unwrap())
+                )
+            })
+        })
         .collect::<Vec<_>>()
         .join("; ");
-    s += &row(&["dense-equivalent size (v1)".into(), "109M ~ 230M; 421M ~ 725M".into(), if largest_eq.is_empty() { "-".into() } else { largest_eq }, "largest variant size per group".into()]);
+    s += &row(&[
+        "dense-equivalent size (v1)".into(),
+        "109M ~ 230M; 421M ~ 725M".into(),
+        if largest_eq.is_empty() {
+            "-".into()
+        } else {
+            largest_eq
+        },
+        "largest variant size per group".into(),
+    ]);
     let ppl: Vec<String> = a
         .buckets
         .iter()
@@ -255,7 +412,12 @@ fn paper_table(a: &Analysis) -> String {
         .chain(std::iter::empty())
         .zip(a.efficiency.iter())
         .map(|(body, e)| {
-            let v = a.cells.iter().find(|c| c.run_id == e.variant_run).map(|c| c.val_loss).unwrap_or(f64::NAN);
+            let v = a
+                .cells
+                .iter()
+                .find(|c| c.run_id == e.variant_run)
+                .map(|c| c.val_loss)
+                .unwrap_or(f64::NAN);
             format!("{body}: {}", pct((v - e.reference_loss).exp() - 1.0))
         })
         .collect();
@@ -263,16 +425,51 @@ fn paper_table(a: &Analysis) -> String {
         a.efficiency
             .iter()
             .map(|e| {
-                let v = a.cells.iter().find(|c| c.run_id == e.variant_run).map(|c| c.val_loss).unwrap_or(f64::NAN);
+                let v = a
+                    .cells
+                    .iter()
+                    .find(|c| c.run_id == e.variant_run)
+                    .map(|c| c.val_loss)
+                    .unwrap_or(f64::NAN);
                 format!("{}: {}", e.body, pct((v - e.reference_loss).exp() - 1.0))
             })
             .collect()
     } else {
         ppl
     };
-    s += &row(&["validation perplexity vs tied dense, same body (v2)".into(), "-2.1% / -5.6% / -9.2% at 200M / 400M / 1.2B".into(), if ppl.is_empty() { "-".into() } else { ppl.join("; ") }, "iso-body pairs".into()]);
-    let eff: Vec<String> = a.efficiency.iter().map(|e| format!("{}: {}", e.body, e.ratio.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "not reached".into()))).collect();
-    s += &row(&["tokens to reach dense's final loss (v2)".into(), "2.1x fewer at 1.2B".into(), if eff.is_empty() { "-".into() } else { eff.join("; ") }, "ratio = dense tokens / variant tokens".into()]);
+    s += &row(&[
+        "validation perplexity vs tied dense, same body (v2)".into(),
+        "-2.1% / -5.6% / -9.2% at 200M / 400M / 1.2B".into(),
+        if ppl.is_empty() {
+            "-".into()
+        } else {
+            ppl.join("; ")
+        },
+        "iso-body pairs".into(),
+    ]);
+    let eff: Vec<String> = a
+        .efficiency
+        .iter()
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.body,
+                e.ratio
+                    .map(|r| format!("{r:.2}x"))
+                    .unwrap_or_else(|| "not reached".into())
+            )
+        })
+        .collect();
+    s += &row(&[
+        "tokens to reach dense's final loss (v2)".into(),
+        "2.1x fewer at 1.2B".into(),
+        if eff.is_empty() {
+            "-".into()
+        } else {
+            eff.join("; ")
+        },
+        "ratio = dense tokens / variant tokens".into(),
+    ]);
     let rare: Vec<String> = a
         .buckets
         .iter()
@@ -281,8 +478,30 @@ fn paper_table(a: &Analysis) -> String {
             Some(format!("{}: {}", b.body, pct(*last)))
         })
         .collect();
-    s += &row(&["rarest-bucket perplexity (v2)".into(), "-81%".into(), if rare.is_empty() { "-".into() } else { rare.join("; ") }, "rarest bucket with tokens in the eval set".into()]);
-    let thr: Vec<String> = a.throughput.iter().map(|(b, r, v)| format!("{b}: {}", pct(r / v - 1.0))).collect();
-    s += &row(&["throughput overhead (v1)".into(), "23-51% (iso-body, 410M-60M)".into(), if thr.is_empty() { "-".into() } else { thr.join("; ") }, "reference tokens/s over variant tokens/s, minus 1".into()]);
+    s += &row(&[
+        "rarest-bucket perplexity (v2)".into(),
+        "-81%".into(),
+        if rare.is_empty() {
+            "-".into()
+        } else {
+            rare.join("; ")
+        },
+        "rarest bucket with tokens in the eval set".into(),
+    ]);
+    let thr: Vec<String> = a
+        .throughput
+        .iter()
+        .map(|(b, r, v)| format!("{b}: {}", pct(r / v - 1.0)))
+        .collect();
+    s += &row(&[
+        "throughput overhead (v1)".into(),
+        "23-51% (iso-body, 410M-60M)".into(),
+        if thr.is_empty() {
+            "-".into()
+        } else {
+            thr.join("; ")
+        },
+        "reference tokens/s over variant tokens/s, minus 1".into(),
+    ]);
     s
 }

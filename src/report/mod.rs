@@ -12,11 +12,13 @@ mod markdown;
 
 use std::path::{Path, PathBuf};
 
-pub use analysis::{Analysis, BucketChange, CellSummary, GroupFit, Rollout, TokenEfficiency, analyse};
+pub use analysis::{
+    Analysis, BucketChange, CellSummary, GroupFit, Rollout, TokenEfficiency, analyse,
+};
 pub use spec::AnalysisSpec;
 
-use crate::table::{ResultRow, write_atomic, write_rows};
 use crate::Result;
+use crate::table::{ResultRow, write_atomic, write_rows};
 
 /// What the experiment says about itself, for the report's setup section.
 #[derive(Debug, Clone, Default)]
@@ -34,14 +36,20 @@ pub struct Written {
 }
 
 /// Builds the whole report for `rows` into `dir`.
-pub fn write_report(rows: &[ResultRow], spec: &AnalysisSpec, setup: &Setup, dir: &Path) -> Result<Written> {
+pub fn write_report(
+    rows: &[ResultRow],
+    spec: &AnalysisSpec,
+    setup: &Setup,
+    dir: &Path,
+) -> Result<Written> {
     let analysis = analyse(rows, spec)?;
     let mut files = Vec::new();
     let stem = dir.join("table");
     write_rows(rows, &stem)?;
     files.extend([stem.with_extension("parquet"), stem.with_extension("csv")]);
     let fits = dir.join("fits.json");
-    let json = serde_json::to_string_pretty(&analysis.fits_json()).map_err(|e| crate::Error::Invalid(e.to_string()))?;
+    let json = serde_json::to_string_pretty(&analysis.fits_json())
+        .map_err(|e| crate::Error::Invalid(e.to_string()))?;
     write_atomic(&fits, json.as_bytes())?;
     files.push(fits);
     let mult = dir.join("multipliers.csv");
@@ -58,5 +66,8 @@ pub fn write_report(rows: &[ResultRow], spec: &AnalysisSpec, setup: &Setup, dir:
     let report = dir.join("REPORT.md");
     write_atomic(&report, md.as_bytes())?;
     files.push(report);
-    Ok(Written { dir: dir.to_path_buf(), files })
+    Ok(Written {
+        dir: dir.to_path_buf(),
+        files,
+    })
 }

@@ -9,7 +9,13 @@ use crate::fit::LawKind;
 use crate::{Error, Result};
 
 /// Figures a report can draw.
-pub const FIGURES: &[&str] = &["loss_vs_params", "multiplier", "training_curves", "buckets", "residuals"];
+pub const FIGURES: &[&str] = &[
+    "loss_vs_params",
+    "multiplier",
+    "training_curves",
+    "buckets",
+    "residuals",
+];
 
 /// The analysis of one experiment.
 #[derive(Debug, Clone, Deserialize)]
@@ -80,9 +86,13 @@ impl AnalysisSpec {
     /// Parses and validates spec text; `source` names it in errors.
     pub fn parse(text: &str, source: &str) -> Result<Self> {
         let spec: AnalysisSpec = toml::from_str(text).map_err(|e| {
-            Error::Invalid(format!("{source}: {}", e.to_string().replace('\n', " ").trim()))
+            Error::Invalid(format!(
+                "{source}: {}",
+                e.to_string().replace('\n', " ").trim()
+            ))
         })?;
-        spec.law_kind().map_err(|e| Error::Invalid(format!("{source}: key `law`: {e}")))?;
+        spec.law_kind()
+            .map_err(|e| Error::Invalid(format!("{source}: key `law`: {e}")))?;
         if !(spec.level > 0.0 && spec.level < 1.0) {
             return Err(Error::Invalid(format!(
                 "{source}: key `level`: expected a probability strictly between 0 and 1, got {}",
@@ -114,12 +124,21 @@ mod tests {
     #[test]
     fn defaults_and_strictness() {
         let s = AnalysisSpec::default();
-        assert_eq!((s.reference.as_str(), s.law.as_str(), s.bootstrap), ("dense", "n", 1000));
-        let e = AnalysisSpec::parse("lawz = \"n\"", "a.toml").unwrap_err().to_string();
+        assert_eq!(
+            (s.reference.as_str(), s.law.as_str(), s.bootstrap),
+            ("dense", "n", 1000)
+        );
+        let e = AnalysisSpec::parse("lawz = \"n\"", "a.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("a.toml") && e.contains("lawz"), "{e}");
-        let e = AnalysisSpec::parse("law = \"x\"", "a.toml").unwrap_err().to_string();
+        let e = AnalysisSpec::parse("law = \"x\"", "a.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("key `law`"), "{e}");
-        let e = AnalysisSpec::parse("figures = [\"pie\"]", "a.toml").unwrap_err().to_string();
+        let e = AnalysisSpec::parse("figures = [\"pie\"]", "a.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown figure `pie`"), "{e}");
     }
 }

@@ -17,10 +17,18 @@ enum Format {
 }
 
 fn format_of(path: &Path) -> Result<Format> {
-    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         Some("csv") => Ok(Format::Csv),
         Some("parquet") | Some("pq") => Ok(Format::Parquet),
-        _ => Err(Error::table(path, "unknown table format: expected a .csv or .parquet file")),
+        _ => Err(Error::table(
+            path,
+            "unknown table format: expected a .csv or .parquet file",
+        )),
     }
 }
 
@@ -36,7 +44,12 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
             .finish(),
         Format::Parquet => ParquetReader::new(file).finish(),
     };
-    df.map_err(|e| Error::table(path, format!("cannot read table: {}", first_line(&e.to_string()))))
+    df.map_err(|e| {
+        Error::table(
+            path,
+            format!("cannot read table: {}", first_line(&e.to_string())),
+        )
+    })
 }
 
 fn first_line(s: &str) -> &str {
@@ -65,11 +78,19 @@ pub fn write_rows(rows: &[ResultRow], stem: &Path) -> Result<()> {
 }
 
 /// Column `name` as f64 values, accepting any numeric type or numeric text; `None` = null.
-pub(crate) fn f64_column(df: &DataFrame, name: &str) -> std::result::Result<Vec<Option<f64>>, String> {
-    let col = df.column(name).map_err(|_| format!("missing column `{name}`"))?;
-    let cast = col
-        .strict_cast(&DataType::Float64)
-        .map_err(|_| format!("column `{name}` has type {}, expected a number", col.dtype()))?;
+pub(crate) fn f64_column(
+    df: &DataFrame,
+    name: &str,
+) -> std::result::Result<Vec<Option<f64>>, String> {
+    let col = df
+        .column(name)
+        .map_err(|_| format!("missing column `{name}`"))?;
+    let cast = col.strict_cast(&DataType::Float64).map_err(|_| {
+        format!(
+            "column `{name}` has type {}, expected a number",
+            col.dtype()
+        )
+    })?;
     let ca = cast.f64().map_err(|e| e.to_string())?;
     Ok(ca.iter().collect())
 }
@@ -90,8 +111,13 @@ fn i64_column(df: &DataFrame, name: &str) -> std::result::Result<Vec<Option<i64>
 }
 
 /// Column `name` as text; numbers are formatted. `None` = null.
-pub(crate) fn str_column(df: &DataFrame, name: &str) -> std::result::Result<Vec<Option<String>>, String> {
-    let col = df.column(name).map_err(|_| format!("missing column `{name}`"))?;
+pub(crate) fn str_column(
+    df: &DataFrame,
+    name: &str,
+) -> std::result::Result<Vec<Option<String>>, String> {
+    let col = df
+        .column(name)
+        .map_err(|_| format!("missing column `{name}`"))?;
     let cast = col
         .cast(&DataType::String)
         .map_err(|_| format!("column `{name}` has type {}, expected text", col.dtype()))?;
@@ -109,9 +135,16 @@ enum Values {
 /// error, not only the first.
 pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
     let df = read_frame(path)?;
-    let present: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
-    let missing: Vec<&str> =
-        COLUMNS.iter().map(|(n, _)| *n).filter(|n| !present.iter().any(|p| p == n)).collect();
+    let present: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+    let missing: Vec<&str> = COLUMNS
+        .iter()
+        .map(|(n, _)| *n)
+        .filter(|n| !present.iter().any(|p| p == n))
+        .collect();
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!("missing columns: {}", missing.join(", ")));
@@ -131,7 +164,10 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
         }
     }
     if !problems.is_empty() {
-        return Err(Error::table(path, format!("not a results table: {}", problems.join("; "))));
+        return Err(Error::table(
+            path,
+            format!("not a results table: {}", problems.join("; ")),
+        ));
     }
     let null = |name: &str, row: usize| {
         Error::table(path, format!("column `{name}` row {} is empty", row + 1))

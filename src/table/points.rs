@@ -56,14 +56,25 @@ impl FitInput {
 
     /// Only the points of one arch (the exclusions of other arches are dropped too).
     pub fn select_arch(&self, arch: &str) -> Result<FitInput> {
-        let points: Vec<Point> = self.points.iter().filter(|p| p.arch == arch).cloned().collect();
+        let points: Vec<Point> = self
+            .points
+            .iter()
+            .filter(|p| p.arch == arch)
+            .cloned()
+            .collect();
         if points.is_empty() {
             return Err(Error::table(
                 &self.source,
-                format!("no rows of arch `{arch}` (arches: {})", self.arches().join(", ")),
+                format!(
+                    "no rows of arch `{arch}` (arches: {})",
+                    self.arches().join(", ")
+                ),
             ));
         }
-        Ok(FitInput { points, ..self.clone() })
+        Ok(FitInput {
+            points,
+            ..self.clone()
+        })
     }
 
     /// Drops the `k` points with the highest loss (outliers; Besiroglu et al. drop 5).
@@ -78,7 +89,12 @@ impl FitInput {
             )));
         }
         let mut order: Vec<usize> = (0..self.points.len()).collect();
-        order.sort_by(|&a, &b| self.points[b].loss.total_cmp(&self.points[a].loss).then(a.cmp(&b)));
+        order.sort_by(|&a, &b| {
+            self.points[b]
+                .loss
+                .total_cmp(&self.points[a].loss)
+                .then(a.cmp(&b))
+        });
         let drop: Vec<usize> = order[..k].to_vec();
         let mut kept = Vec::new();
         for (i, p) in self.points.into_iter().enumerate() {
@@ -125,11 +141,20 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
     let (convention, n_col, d_col, l_col) = if has(df, "n_params") || has(df, "val_loss") {
         ("results table", "n_params", "tokens", "val_loss")
     } else if has(df, "Model Size") {
-        ("Chinchilla (Model Size, Training FLOP, loss)", "Model Size", "Training FLOP", "loss")
+        (
+            "Chinchilla (Model Size, Training FLOP, loss)",
+            "Model Size",
+            "Training FLOP",
+            "loss",
+        )
     } else if has(df, "N") {
         ("N, D, loss", "N", "D", "loss")
     } else {
-        let cols: Vec<String> = df.get_column_names().iter().map(|c| c.to_string()).collect();
+        let cols: Vec<String> = df
+            .get_column_names()
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         return Err(err(format!(
             "missing columns: expected `n_params`, `tokens`, `val_loss` (or `Model Size`, \
              `Training FLOP`, `loss`, or `N`, `D`, `loss`); found {}",
@@ -149,12 +174,20 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
         return Err(err(problems.join("; ")));
     };
     let text = |name: &str| -> Result<Option<Vec<Option<String>>>> {
-        if has(df, name) { str_column(df, name).map(Some).map_err(err) } else { Ok(None) }
+        if has(df, name) {
+            str_column(df, name).map(Some).map_err(err)
+        } else {
+            Ok(None)
+        }
     };
     let arch = text("arch")?;
     let status = text("status")?;
     let run_id = text("run_id")?;
-    let step = if has(df, "step") { Some(f64_column(df, "step").map_err(err)?) } else { None };
+    let step = if has(df, "step") {
+        Some(f64_column(df, "step").map_err(err)?)
+    } else {
+        None
+    };
 
     let label = |i: usize| match (&run_id, &step) {
         (Some(r), Some(s)) => format!(
@@ -183,7 +216,10 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
         if let Some(st) = status.as_ref().and_then(|s| s[i].as_deref())
             && st != "succeeded"
         {
-            excluded.push(Excluded { label: label(i), reason: format!("status {st}") });
+            excluded.push(Excluded {
+                label: label(i),
+                reason: format!("status {st}"),
+            });
             continue;
         }
         if let (Some(r), Some(s)) = (&run_id, &step)
@@ -202,21 +238,42 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
                 .join(", ");
             return Err(err(format!("row {row}: {which} is empty")));
         };
-        let di = if convention.starts_with("Chinchilla") { di / (6.0 * ni) } else { di };
+        let di = if convention.starts_with("Chinchilla") {
+            di / (6.0 * ni)
+        } else {
+            di
+        };
         if !li.is_finite() {
-            return Err(err(format!("row {row}: `{l_col}` is {li}; losses must be finite")));
+            return Err(err(format!(
+                "row {row}: `{l_col}` is {li}; losses must be finite"
+            )));
         }
         if li <= 0.0 {
-            return Err(err(format!("row {row}: `{l_col}` is {li}; losses must be positive")));
+            return Err(err(format!(
+                "row {row}: `{l_col}` is {li}; losses must be positive"
+            )));
         }
         if !(ni.is_finite() && ni > 0.0) {
-            return Err(err(format!("row {row}: `{n_col}` is {ni}; parameter counts must be positive")));
+            return Err(err(format!(
+                "row {row}: `{n_col}` is {ni}; parameter counts must be positive"
+            )));
         }
         if !(di.is_finite() && di > 0.0) {
-            return Err(err(format!("row {row}: `{d_col}` gives D = {di}; token counts must be positive")));
+            return Err(err(format!(
+                "row {row}: `{d_col}` gives D = {di}; token counts must be positive"
+            )));
         }
-        let arch = arch.as_ref().and_then(|a| a[i].clone()).unwrap_or_else(|| "all".to_string());
-        points.push(Point { label: label(i), arch, n: ni, d: di, loss: li });
+        let arch = arch
+            .as_ref()
+            .and_then(|a| a[i].clone())
+            .unwrap_or_else(|| "all".to_string());
+        points.push(Point {
+            label: label(i),
+            arch,
+            n: ni,
+            d: di,
+            loss: li,
+        });
     }
     if points.len() < 2 {
         return Err(err(format!(

@@ -1,5 +1,11 @@
-//! Training: the step loop, schedules, checkpoints, evaluation, and the run record.
+//! Training: the step loop with schedules, accumulation, clipping and decoupled weight decay
+//! (`runner`), evaluation with bits-per-byte and frequency buckets (`eval`), learning-rate
+//! schedules (`schedule`), and the run record the experiment graph collects (`record`).
 
+pub mod eval;
 pub mod record;
+pub mod runner;
+pub mod schedule;
 
 pub use record::{RECORD_FILE, RunRecord, RunStatus};
+pub use runner::{Progress, train_cell};

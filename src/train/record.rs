@@ -62,7 +62,8 @@ pub struct RunRecord {
 impl RunRecord {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| Error::Invalid(format!("{}: not a run record: {e}", path.display())))
+        serde_json::from_str(&text)
+            .map_err(|e| Error::Invalid(format!("{}: not a run record: {e}", path.display())))
     }
 
     pub fn save(&self, path: &Path) -> Result<()> {

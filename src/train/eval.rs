@@ -1,0 +1,183 @@
+//! Evaluation on a fixed held-out set: the first `eval.tokens` tokens of the validation split,
+//! cut into consecutive windows so every evaluated token is predicted exactly once, whatever
+//! the model. Reports nats/token, bits-per-byte and the mean loss per training-frequency
+//! bucket (anchors.md 5):
+//!   bpb = (sum of token NLL / ln 2) / (UTF-8 bytes of the predicted tokens).
+
+use burn::tensor::activation::log_softmax;
+use burn::tensor::backend::Backend;
+use burn::tensor::{Int, Tensor, TensorData};
+use serde::Serialize;
+
+use crate::data::freq::{Buckets, read_freq};
+use crate::data::store::{FREQ_FILE, TokenStore};
+use crate::model::LanguageModel;
+use crate::{Error, Result};
+
+/// The validation split's name in a token store.
+pub const VAL_SPLIT: &str = "val";
+
+/// What one evaluation measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalResult {
+    /// Mean NLL in nats per predicted token.
+    pub loss: f64,
+    pub bpb: f64,
+    /// Mean NLL per frequency bucket (bucket 0 the most frequent; the last never seen in
+    /// training); `None` for a bucket with no evaluated tokens.
+    pub bucket_loss: Vec<Option<f64>>,
+    pub bucket_tokens: Vec<u64>,
+    pub tokens: u64,
+    pub bytes: u64,
+}
+
+/// Aggregates per-token NLLs (nats) of `targets` into an [`EvalResult`].
+pub fn summarize(
+    nll: &[f64],
+    targets: &[u32],
+    token_bytes: &[u32],
+    bucket_of: &[u16],
+    n_buckets: usize,
+) -> EvalResult {
+    let mut sum = 0.0;
+    let mut bytes = 0u64;
+    let mut bucket_sum = vec![0.0; n_buckets];
+    let mut bucket_tokens = vec![0u64; n_buckets];
+    for (&l, &t) in nll.iter().zip(targets) {
+        sum += l;
+        bytes += token_bytes.get(t as usize).copied().unwrap_or(0) as u64;
+        if let Some(&b) = bucket_of.get(t as usize) {
+            bucket_sum[b as usize] += l;
+            bucket_tokens[b as usize] += 1;
+        }
+    }
+    let tokens = nll.len() as u64;
+    EvalResult {
+        loss: sum / tokens.max(1) as f64,
+        bpb: if bytes > 0 {
+            sum / std::f64::consts::LN_2 / bytes as f64
+        } else {
+            f64::NAN
+        },
+        bucket_loss: bucket_sum
+            .iter()
+            .zip(&bucket_tokens)
+            .map(|(s, &n)| (n > 0).then(|| s / n as f64))
+            .collect(),
+        bucket_tokens,
+        tokens,
+        bytes,
+    }
+}
+
+/// The fixed evaluation windows and the lookups the summary needs.
+#[derive(Debug, Clone)]
+pub struct EvalSet {
+    /// `windows` rows of `seq_len + 1` token ids.
+    pub windows: Vec<u32>,
+    pub n_windows: usize,
+    pub seq_len: usize,
+    pub token_bytes: Vec<u32>,
+    pub bucket_of: Vec<u16>,
+    pub buckets: Buckets,
+}
+
+impl EvalSet {
+    /// Cuts `tokens` validation tokens (at least one window) from the store's validation split.
+    pub fn from_store(store: &TokenStore, seq_len: usize, tokens: u64) -> Result<Self> {
+        let val = store.tokens(VAL_SPLIT)?;
+        let available = val.len().saturating_sub(1) / seq_len;
+        let wanted = (tokens as usize / seq_len).max(1);
+        let n_windows = wanted.min(available);
+        if n_windows == 0 {
+            return Err(Error::Invalid(format!(
+                "{}: the `{VAL_SPLIT}` split has {} tokens, fewer than one evaluation window of {}",
+                store.dir().display(),
+                val.len(),
+                seq_len + 1
+            )));
+        }
+        let mut windows = Vec::with_capacity(n_windows * (seq_len + 1));
+        for w in 0..n_windows {
+            val.extend_window(w * seq_len, seq_len + 1, &mut windows);
+        }
+        let (table, buckets) = read_freq(&store.dir().join(FREQ_FILE))?;
+        Ok(EvalSet {
+            windows,
+            n_windows,
+            seq_len,
+            token_bytes: store.token_bytes()?,
+            bucket_of: buckets.assign(&table),
+            buckets,
+        })
+    }
+
+    /// Evaluates `model` in batches of `batch` windows.
+    pub fn evaluate<B: Backend, M: LanguageModel<B>>(
+        &self,
+        model: &M,
+        device: &B::Device,
+        batch: usize,
+    ) -> EvalResult {
+        let cols = self.seq_len + 1;
+        let mut nll = Vec::with_capacity(self.n_windows * self.seq_len);
+        let mut targets = Vec::with_capacity(self.n_windows * self.seq_len);
+        for start in (0..self.n_windows).step_by(batch.max(1)) {
+            let rows = batch.max(1).min(self.n_windows - start);
+            let chunk = &self.windows[start * cols..(start + rows) * cols];
+            let inputs: Vec<i64> = chunk
+                .chunks(cols)
+                .flat_map(|w| w[..self.seq_len].iter().map(|&t| t as i64))
+                .collect();
+            let tgt: Vec<u32> = chunk
+                .chunks(cols)
+                .flat_map(|w| w[1..].iter().copied())
+                .collect();
+            let ids = Tensor::<B, 2, Int>::from_data(
+                TensorData::new(inputs, [rows, self.seq_len]),
+                device,
+            );
+            let tgt_t = Tensor::<B, 2, Int>::from_data(
+                TensorData::new(
+                    tgt.iter().map(|&t| t as i64).collect::<Vec<_>>(),
+                    [rows * self.seq_len, 1],
+                ),
+                device,
+            );
+            let logits = model.logits(ids);
+            let [b, t, v] = logits.dims();
+            let picked = log_softmax(logits.reshape([b * t, v]), 1).gather(1, tgt_t);
+            nll.extend(picked.into_data().iter::<f32>().map(|x| -(x as f64)));
+            targets.extend(tgt);
+        }
+        summarize(
+            &nll,
+            &targets,
+            &self.token_bytes,
+            &self.bucket_of,
+            self.buckets.len(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bpb_and_buckets_by_hand() {
+        // Four predicted tokens: ids 0, 1, 1, 2 with NLL 1, 2, 4, 3 nats; bytes 1, 3, 3, 2.
+        let nll = [1.0, 2.0, 4.0, 3.0];
+        let targets = [0, 1, 1, 2];
+        let token_bytes = [1, 3, 2];
+        // id 0 in bucket 0, id 1 in bucket 1, id 2 in bucket 2 (never seen); bucket 3 empty.
+        let bucket_of = [0, 1, 2];
+        let r = summarize(&nll, &targets, &token_bytes, &bucket_of, 4);
+        assert_eq!(r.tokens, 4);
+        assert_eq!(r.bytes, 1 + 3 + 3 + 2);
+        assert!((r.loss - 2.5).abs() < 1e-12);
+        assert!((r.bpb - 10.0 / std::f64::consts::LN_2 / 9.0).abs() < 1e-12);
+        assert_eq!(r.bucket_loss, vec![Some(1.0), Some(3.0), Some(3.0), None]);
+        assert_eq!(r.bucket_tokens, vec![1, 2, 1, 0]);
+    }
+}

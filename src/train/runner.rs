@@ -1,0 +1,747 @@
+//! The step loop: a custom loop on burn (not the epoch-based Learner). AdamW with decoupled
+//! weight decay on matrices only (norms, biases, the embedding table and the generator's
+//! codebooks and LayerNorm are exempt, by a second optimiser, since burn has no parameter
+//! groups), warmup + cosine (or WSD), global-norm clipping, gradient accumulation to the
+//! batch size, evaluation every `eval.every_tokens`, checkpoints every `checkpoint_every`
+//! steps, and exact resume from the last checkpoint (model, both optimisers, step, data
+//! position, evaluations so far).
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
+use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
+use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::eval::{EvalResult, EvalSet};
+use super::record::{RECORD_FILE, RunRecord, RunStatus};
+use super::schedule::{Schedule, ScheduleKind};
+use crate::config::CellSpec;
+use crate::data::batcher::{Batcher, DataPosition};
+use crate::data::store::TokenStore;
+use crate::model::backend::{DeviceKind, OnBackend, run_on};
+use crate::model::count::{self, Count};
+use crate::model::step::{clip_global_norm, lm_loss};
+use crate::model::{
+    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, materialize,
+};
+use crate::table::ResultRow;
+use crate::{Error, Result};
+
+/// Where a run keeps its checkpoints, inside its output directory.
+pub const CHECKPOINT_DIR: &str = "checkpoints";
+const LATEST: &str = "LATEST";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// The loop's own state, saved with every checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TrainState {
+    step: u64,
+    tokens: u64,
+    data: DataPosition,
+    rows: Vec<ResultRow>,
+    wall_s: f64,
+    next_eval_tokens: u64,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Metric {
+    step: u64,
+    tokens: u64,
+    lr: f64,
+    loss: f64,
+    grad_norm: f64,
+    tokens_per_s: f64,
+}
+
+/// The model configs a cell describes.
+pub enum ModelConfig {
+    Dense(DenseConfig),
+    Leviathan(LeviathanConfig),
+}
+
+impl ModelConfig {
+    pub fn of(cell: &CellSpec) -> Result<Self> {
+        let m = &cell.model;
+        let body = BodyConfig::new(m.d_model, m.n_layers, m.n_heads)
+            .with_d_ff(m.d_ff)
+            .with_seq_len(m.seq_len);
+        let cfg = match &m.generator {
+            None => {
+                let c = DenseConfig::new(m.vocab, body).with_tie_embeddings(m.tie_embeddings);
+                c.validate()?;
+                ModelConfig::Dense(c)
+            }
+            Some(g) => {
+                let gen_cfg = GeneratorConfig::new(m.vocab, m.d_model)
+                    .with_digits(g.digits)
+                    .with_d_seed(g.d_seed)
+                    .with_heads(g.heads)
+                    .with_knots(g.knots)
+                    .with_modes(g.modes)
+                    .with_sigmoid_scale(g.sigmoid_scale)
+                    .with_normalize_basis(g.normalize_basis);
+                gen_cfg.validate()?;
+                body.validate()?;
+                ModelConfig::Leviathan(LeviathanConfig {
+                    body,
+                    generator: gen_cfg,
+                })
+            }
+        };
+        Ok(cfg)
+    }
+
+    pub fn count(&self) -> Count {
+        match self {
+            ModelConfig::Dense(c) => count::dense(c),
+            ModelConfig::Leviathan(c) => count::leviathan(c),
+        }
+    }
+}
+
+/// Moves the gradients of parameters exempt from weight decay into their own set, by module
+/// path: norm weights, biases, the input embedding table, the generator's codebooks and
+/// LayerNorm.
+struct SplitNoDecay<'a> {
+    grads: &'a mut GradientsParams,
+    exempt: GradientsParams,
+    path: Vec<String>,
+}
+
+fn exempt_from_decay(path: &[String]) -> bool {
+    const NAMES: [&str; 8] = [
+        "attn_norm",
+        "ffn_norm",
+        "norm",
+        "bias",
+        "embed",
+        "codebooks",
+        "ln_gamma",
+        "ln_beta",
+    ];
+    path.iter().any(|p| NAMES.contains(&p.as_str()))
+        || path.last().is_some_and(|p| p == "gamma" || p == "beta")
+}
+
+impl<B: AutodiffBackend> ModuleVisitor<B> for SplitNoDecay<'_> {
+    fn enter_module(&mut self, name: &str, _container: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+        if exempt_from_decay(&self.path)
+            && let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id)
+        {
+            self.exempt.register::<B::InnerBackend, D>(param.id, g);
+        }
+    }
+}
+
+/// Parameter ids exempt from weight decay (for tests and the record).
+pub fn exempt_params<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Vec<ParamId> {
+    struct Ids {
+        path: Vec<String>,
+        ids: Vec<ParamId>,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
+        fn enter_module(&mut self, name: &str, _c: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _n: &str, _c: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if exempt_from_decay(&self.path) {
+                self.ids.push(param.id);
+            }
+        }
+    }
+    let mut v = Ids {
+        path: Vec::new(),
+        ids: Vec::new(),
+    };
+    model.visit(&mut v);
+    v.ids
+}
+
+/// How the loop reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A bar redrawn in place (a terminal).
+    Bar,
+    /// Plain lines every few percent (logs, CI).
+    Lines,
+    Quiet,
+}
+
+impl Progress {
+    pub fn auto() -> Self {
+        if std::io::stderr().is_terminal() {
+            Progress::Bar
+        } else {
+            Progress::Lines
+        }
+    }
+}
+
+/// Trains the cell in `cell_path`'s directory (or `out_dir`), resuming from its last
+/// checkpoint if there is one. Returns the final record (also written to `record.json`).
+pub fn train_cell(
+    cell_path: &Path,
+    out_dir: Option<&Path>,
+    progress: Progress,
+) -> Result<RunRecord> {
+    let cell = CellSpec::load(cell_path)?;
+    let base = cell_path.parent().unwrap_or(Path::new("."));
+    let out = out_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| base.to_path_buf());
+    let store_dir = if cell.data.store.is_absolute() {
+        cell.data.store.clone()
+    } else {
+        base.join(&cell.data.store)
+    };
+    let device: DeviceKind = cell.device.parse()?;
+    let config = ModelConfig::of(&cell)?;
+    let store = TokenStore::open(&store_dir)?;
+    if store.manifest().vocab_size as usize > cell.model.vocab {
+        return Err(Error::Invalid(format!(
+            "{}: key `model.vocab` is {}, but the token store {} has {} ids",
+            cell_path.display(),
+            cell.model.vocab,
+            store_dir.display(),
+            store.manifest().vocab_size
+        )));
+    }
+    let eval = EvalSet::from_store(&store, cell.model.seq_len, cell.eval.tokens)?;
+    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    let task = TrainTask {
+        cell: &cell,
+        config: &config,
+        out: &out,
+        store: &store,
+        eval: &eval,
+        progress,
+    };
+    run_on(device, task)?
+}
+
+struct TrainTask<'a> {
+    cell: &'a CellSpec,
+    config: &'a ModelConfig,
+    out: &'a Path,
+    store: &'a TokenStore,
+    eval: &'a EvalSet,
+    progress: Progress,
+}
+
+impl OnBackend for TrainTask<'_> {
+    type Output = Result<RunRecord>;
+    fn run<B: AutodiffBackend>(self, device: B::Device) -> Result<RunRecord> {
+        B::seed(&device, self.cell.seed);
+        match self.config {
+            ModelConfig::Dense(c) => {
+                let model = materialize(c.init::<B>(&device));
+                train_model::<B, _>(model, &self, &device)
+            }
+            ModelConfig::Leviathan(c) => {
+                let model = materialize(c.init::<B>(&device));
+                train_model::<B, _>(model, &self, &device)
+            }
+        }
+    }
+}
+
+fn adamw(cell: &CellSpec, weight_decay: f64) -> AdamWConfig {
+    AdamWConfig::new()
+        .with_beta_1(cell.train.beta1 as f32)
+        .with_beta_2(cell.train.beta2 as f32)
+        .with_epsilon(cell.train.eps as f32)
+        .with_weight_decay(weight_decay as f32)
+}
+
+fn ckpt_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
+    (
+        dir.join("model"),
+        dir.join("optim_decay"),
+        dir.join("optim_exempt"),
+        dir.join("state.json"),
+    )
+}
+
+fn latest_checkpoint(out: &Path) -> Option<PathBuf> {
+    let root = out.join(CHECKPOINT_DIR);
+    let name = std::fs::read_to_string(root.join(LATEST)).ok()?;
+    let dir = root.join(name.trim());
+    dir.join("state.json").exists().then_some(dir)
+}
+
+fn train_model<B, M>(model: M, task: &TrainTask<'_>, device: &B::Device) -> Result<RunRecord>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + LanguageModel<B>,
+    M::InnerModule: LanguageModel<B::InnerBackend>,
+{
+    let cell = task.cell;
+    let t = &cell.train;
+    let rec = NamedMpkFileRecorder::<FullPrecisionSettings>::new();
+    let mut opt_decay = adamw(cell, t.weight_decay).init::<B, M>();
+    let mut opt_exempt = adamw(cell, 0.0).init::<B, M>();
+    let train_tokens = task.store.tokens(crate::data::corpus::TRAIN_SPLIT)?;
+    let seq = cell.model.seq_len;
+    let micro = t.micro_batch;
+    let accum = cell.sequences_per_step() / micro;
+    let total_steps = cell.total_steps();
+    let schedule = Schedule {
+        peak: t.lr,
+        warmup: t.warmup_tokens.div_ceil(t.batch_tokens).min(total_steps),
+        total: total_steps,
+        final_frac: t.final_lr_frac,
+        kind: if t.schedule == "wsd" {
+            ScheduleKind::Wsd {
+                decay_frac: t.decay_frac,
+            }
+        } else {
+            ScheduleKind::Cosine
+        },
+    };
+    let count = task.config.count();
+    let metrics_path = task.out.join(METRICS_FILE);
+    let record_path = task.out.join(RECORD_FILE);
+
+    let (mut model, mut state, mut batcher) = match latest_checkpoint(task.out) {
+        Some(dir) => {
+            let (m, od, oe, s) = ckpt_paths(&dir);
+            let state: TrainState =
+                serde_json::from_slice(&std::fs::read(&s).map_err(|e| Error::io(&s, e))?).map_err(
+                    |e| Error::Invalid(format!("{}: corrupt checkpoint state: {e}", s.display())),
+                )?;
+            let ck = |e: burn::record::RecorderError, p: &Path| {
+                Error::Invalid(format!("{}: cannot load checkpoint: {e}", p.display()))
+            };
+            let model = model
+                .load_file(m.clone(), &rec, device)
+                .map_err(|e| ck(e, &m))?;
+            opt_decay =
+                opt_decay.load_record(rec.load(od.clone(), device).map_err(|e| ck(e, &od))?);
+            opt_exempt =
+                opt_exempt.load_record(rec.load(oe.clone(), device).map_err(|e| ck(e, &oe))?);
+            truncate_metrics(&metrics_path, state.step)?;
+            let batcher = Batcher::resume(train_tokens, state.data)?;
+            (model, state, batcher)
+        }
+        None => {
+            let batcher = Batcher::new(train_tokens, micro, seq, cell.seed)?;
+            let _ = std::fs::remove_file(&metrics_path);
+            let state = TrainState {
+                step: 0,
+                tokens: 0,
+                data: batcher.position(),
+                rows: Vec::new(),
+                wall_s: 0.0,
+                next_eval_tokens: cell.eval.every_tokens.max(1),
+            };
+            (model, state, batcher)
+        }
+    };
+
+    let mut reporter = Reporter::new(task.progress, cell, total_steps, state.step);
+    let mut metrics = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(|e| Error::io(&metrics_path, e))?;
+    let started = Instant::now();
+    let wall_before = state.wall_s;
+    let mut window = (Instant::now(), state.tokens);
+
+    while state.step < total_steps {
+        let lr = schedule.lr(state.step);
+        let mut acc = GradientsAccumulator::<M>::new();
+        let mut loss_sum = 0.0;
+        for _ in 0..accum {
+            let batch = batcher.next_batch();
+            let cols = batch.cols;
+            let (inputs, targets): (Vec<i64>, Vec<i64>) = (
+                batch
+                    .tokens
+                    .chunks(cols)
+                    .flat_map(|r| r[..seq].iter().map(|&x| x as i64))
+                    .collect(),
+                batch
+                    .tokens
+                    .chunks(cols)
+                    .flat_map(|r| r[1..].iter().map(|&x| x as i64))
+                    .collect(),
+            );
+            let inputs =
+                Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch.rows, seq]), device);
+            let targets =
+                Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [batch.rows, seq]), device);
+            let loss = lm_loss(model.logits(inputs), targets);
+            loss_sum += loss.clone().into_scalar().elem::<f64>();
+            let grads = GradientsParams::from_grads((loss / accum as f64).backward(), &model);
+            acc.accumulate(&model, grads);
+        }
+        let loss = loss_sum / accum as f64;
+        state.step += 1;
+        state.tokens += t.batch_tokens;
+        if !loss.is_finite() {
+            reporter.finish();
+            let msg = format!(
+                "loss is {loss} at step {} ({} tokens)",
+                state.step, state.tokens
+            );
+            let record = finish_record(cell, &count, &mut state, RunStatus::Diverged, Some(msg));
+            record.save(&record_path)?;
+            return Ok(record);
+        }
+        let mut grads = acc.grads();
+        let max_norm = if t.clip_norm > 0.0 {
+            t.clip_norm
+        } else {
+            f64::INFINITY
+        };
+        let grad_norm = clip_global_norm::<B, M>(&model, &mut grads, max_norm);
+        let mut split = SplitNoDecay {
+            grads: &mut grads,
+            exempt: GradientsParams::new(),
+            path: Vec::new(),
+        };
+        model.visit(&mut split);
+        let exempt = split.exempt;
+        model = opt_decay.step(lr, model, grads);
+        model = opt_exempt.step(lr, model, exempt);
+
+        let now = Instant::now();
+        let tokens_per_s =
+            (state.tokens - window.1) as f64 / (now - window.0).as_secs_f64().max(1e-9);
+        window = (now, state.tokens);
+        state.wall_s = wall_before + started.elapsed().as_secs_f64();
+        let m = Metric {
+            step: state.step,
+            tokens: state.tokens,
+            lr,
+            loss,
+            grad_norm,
+            tokens_per_s,
+        };
+        writeln!(
+            metrics,
+            "{}",
+            serde_json::to_string(&m).expect("metric serialises")
+        )
+        .map_err(|e| Error::io(&metrics_path, e))?;
+        reporter.step(&m);
+
+        let last = state.step == total_steps;
+        if state.tokens >= state.next_eval_tokens || last {
+            let result = task.eval.evaluate(&model.valid(), device, micro);
+            state.rows.push(result_row(
+                cell,
+                &count,
+                &state,
+                lr,
+                &result,
+                RunStatus::Running,
+            ));
+            while state.next_eval_tokens <= state.tokens {
+                state.next_eval_tokens += cell.eval.every_tokens.max(1);
+            }
+            reporter.eval(&result);
+            if !result.loss.is_finite() {
+                reporter.finish();
+                let msg = format!("validation loss is {} at step {}", result.loss, state.step);
+                let record =
+                    finish_record(cell, &count, &mut state, RunStatus::Diverged, Some(msg));
+                record.save(&record_path)?;
+                return Ok(record);
+            }
+            RunRecord {
+                status: RunStatus::Running,
+                message: None,
+                buckets: buckets_json(task.eval),
+                rows: state.rows.clone(),
+            }
+            .save(&record_path)?;
+        }
+        if state.step % t.checkpoint_every.max(1) == 0 || last {
+            state.data = batcher.position();
+            save_checkpoint(task.out, &rec, &model, &opt_decay, &opt_exempt, &state)?;
+        }
+    }
+    reporter.finish();
+    let mut record = finish_record(cell, &count, &mut state, RunStatus::Succeeded, None);
+    record.buckets = buckets_json(task.eval);
+    record.save(&record_path)?;
+    Ok(record)
+}
+
+fn buckets_json(eval: &EvalSet) -> Option<serde_json::Value> {
+    serde_json::to_value(&eval.buckets).ok()
+}
+
+/// Marks every row with the final status; a diverged run gets a last row with a NaN loss.
+fn finish_record(
+    cell: &CellSpec,
+    count: &Count,
+    state: &mut TrainState,
+    status: RunStatus,
+    message: Option<String>,
+) -> RunRecord {
+    if status == RunStatus::Diverged {
+        let nan = EvalResult {
+            loss: f64::NAN,
+            bpb: f64::NAN,
+            bucket_loss: vec![],
+            bucket_tokens: vec![],
+            tokens: 0,
+            bytes: 0,
+        };
+        state
+            .rows
+            .push(result_row(cell, count, state, f64::NAN, &nan, status));
+    }
+    for r in &mut state.rows {
+        r.status = status.as_str().to_string();
+    }
+    RunRecord {
+        status,
+        message,
+        buckets: None,
+        rows: state.rows.clone(),
+    }
+}
+
+fn result_row(
+    cell: &CellSpec,
+    count: &Count,
+    state: &TrainState,
+    lr: f64,
+    eval: &EvalResult,
+    status: RunStatus,
+) -> ResultRow {
+    let p = &count.params;
+    ResultRow {
+        run_id: cell.run_id.clone(),
+        exp: cell.exp.clone(),
+        arch: cell.arch.clone(),
+        mode: cell.mode.clone(),
+        n_params: p.total as i64,
+        n_embed_in: p.embed_in as i64,
+        n_embed_out: p.head as i64,
+        n_nonembed: p.nonembed() as i64,
+        d_model: cell.model.d_model as i64,
+        n_layers: cell.model.n_layers as i64,
+        n_heads: cell.model.n_heads as i64,
+        d_ff: cell
+            .model
+            .d_ff
+            .unwrap_or_else(|| crate::model::blocks::default_d_ff(cell.model.d_model))
+            as i64,
+        vocab: cell.model.vocab as i64,
+        seq_len: cell.model.seq_len as i64,
+        tokens: state.tokens as i64,
+        // Training FLOPs: forward FLOPs per token from the model's own counter, times 3
+        // (forward + backward), times tokens (Marin's convention, anchors.md 1.4).
+        flops: 3.0 * count.flops_per_token.total as f64 * state.tokens as f64,
+        step: state.step as i64,
+        val_loss: eval.loss,
+        val_bpb: eval.bpb,
+        bucket_loss: serde_json::to_string(&eval.bucket_loss).unwrap_or_default(),
+        lr,
+        batch_tokens: cell.train.batch_tokens as i64,
+        seed: cell.seed as i64,
+        status: status.as_str().to_string(),
+        wall_s: state.wall_s,
+        tokens_per_s: if state.wall_s > 0.0 {
+            state.tokens as f64 / state.wall_s
+        } else {
+            0.0
+        },
+        git_commit: option_env!("LADDER_GIT_COMMIT")
+            .unwrap_or("unknown")
+            .to_string(),
+        config_hash: cell.config_hash.clone(),
+        created_at: now_rfc3339(),
+    }
+}
+
+fn now_rfc3339() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn save_checkpoint<B, M, O1, O2>(
+    out: &Path,
+    rec: &NamedMpkFileRecorder<FullPrecisionSettings>,
+    model: &M,
+    od: &O1,
+    oe: &O2,
+    state: &TrainState,
+) -> Result<()>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O1: Optimizer<M, B>,
+    O2: Optimizer<M, B>,
+{
+    let root = out.join(CHECKPOINT_DIR);
+    let name = format!("step-{:08}", state.step);
+    let dir = root.join(&name);
+    let tmp = root.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    let (m, d, e, s) = ckpt_paths(&tmp);
+    let err = |p: &Path, x: burn::record::RecorderError| {
+        Error::Invalid(format!("{}: cannot write checkpoint: {x}", p.display()))
+    };
+    model
+        .clone()
+        .save_file(m.clone(), rec)
+        .map_err(|x| err(&m, x))?;
+    rec.record(od.to_record(), d.clone())
+        .map_err(|x| err(&d, x))?;
+    rec.record(oe.to_record(), e.clone())
+        .map_err(|x| err(&e, x))?;
+    crate::io::write_atomic(
+        &s,
+        serde_json::to_string(state)
+            .expect("state serialises")
+            .as_bytes(),
+    )?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).map_err(|x| Error::io(&dir, x))?;
+    crate::io::write_atomic(&root.join(LATEST), name.as_bytes())?;
+    // Older checkpoints are superseded once LATEST names the new one.
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let n = entry.file_name().to_string_lossy().into_owned();
+            if n.starts_with("step-") && n != name {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Keeps only the metric lines up to `step` (a resumed run rewrites what came after).
+fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| serde_json::from_str::<Metric>(l).is_ok_and(|m| m.step <= step))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    crate::io::write_atomic(path, kept.as_bytes())
+}
+
+/// Progress on stderr: a bar on a terminal, plain lines otherwise.
+struct Reporter {
+    mode: Progress,
+    bar: Option<indicatif::ProgressBar>,
+    label: String,
+    total: u64,
+    every: u64,
+    started: Instant,
+    start_step: u64,
+}
+
+impl Reporter {
+    fn new(mode: Progress, cell: &CellSpec, total: u64, start_step: u64) -> Self {
+        let label = format!(
+            "{} {} d{} L{}",
+            cell.run_id, cell.arch, cell.model.d_model, cell.model.n_layers
+        );
+        let bar = (mode == Progress::Bar).then(|| {
+            let b = indicatif::ProgressBar::new(total);
+            b.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} steps {msg} ETA {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+            );
+            b.set_prefix(label.clone());
+            b.set_position(start_step);
+            b
+        });
+        Reporter {
+            mode,
+            bar,
+            label,
+            total,
+            every: (total / 20).max(1),
+            started: Instant::now(),
+            start_step,
+        }
+    }
+
+    fn step(&mut self, m: &Metric) {
+        match self.mode {
+            Progress::Bar => {
+                if let Some(b) = &self.bar {
+                    b.set_position(m.step);
+                    b.set_message(format!("loss {:.3} | {:.0} tok/s", m.loss, m.tokens_per_s));
+                }
+            }
+            Progress::Lines if m.step % self.every == 0 || m.step == self.total => {
+                let done = (m.step - self.start_step) as f64;
+                let eta = self.started.elapsed().as_secs_f64() / done.max(1.0)
+                    * (self.total - m.step) as f64;
+                eprintln!(
+                    "train {}: step {}/{} tokens {} loss {:.4} lr {:.2e} {:.0} tok/s ETA {:.0}s",
+                    self.label, m.step, self.total, m.tokens, m.loss, m.lr, m.tokens_per_s, eta
+                );
+            }
+            _ => {}
+        }
+    }
+
+    fn eval(&self, r: &EvalResult) {
+        let line = format!(
+            "eval {}: val loss {:.4} nats/token, {:.4} bpb on {} tokens",
+            self.label, r.loss, r.bpb, r.tokens
+        );
+        match (&self.bar, self.mode) {
+            (Some(b), _) => b.println(line),
+            (None, Progress::Lines) => eprintln!("{line}"),
+            _ => {}
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+}
