@@ -23,6 +23,17 @@ pub enum Error {
     /// An input value given on the command line or in a spec is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// An experiment spec is malformed: the file (with line where known), the key, and what
+    /// was expected.
+    #[error("{path}: key `{key}`: {message}")]
+    Spec {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+    /// The experiment graph could not plan or run a step.
+    #[error("{0}")]
+    Graph(String),
     /// A file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -36,12 +47,21 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub fn data(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Data { path: path.into(), message: message.into() }
+        Error::Data {
+            path: path.into(),
+            message: message.into(),
+        }
     }
     pub fn table(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Error::Table { path: path.into(), message: message.into() }
+        Error::Table {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }

@@ -5,18 +5,20 @@
 //! turns them into effective-parameter multipliers, plots and reports.
 //!
 //! Modules, in the one direction data flows (a module uses only those listed before it):
-//! `error` -> `io` -> `config` -> `data` -> `model` -> `table` -> `train` -> `fit` -> `plot` -> `report` -> `cli`.
+//! `error` -> `io` -> `config` -> `data` -> `model` -> `table` -> `train` -> `fit` -> `plot` -> `report`
+//! -> `graph` (runs the steps of all of them: tokens, training, collect, fits, report) -> `cli`.
 
-pub mod error;
-pub mod io;
+pub mod cli;
 pub mod config;
 pub mod data;
-pub mod model;
-pub mod table;
-pub mod train;
+pub mod error;
 pub mod fit;
+pub mod io;
+pub mod model;
 pub mod plot;
 pub mod report;
-pub mod cli;
+pub mod table;
+pub mod train;
+pub mod graph;
 
 pub use error::{Error, Result};

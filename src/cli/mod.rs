@@ -9,6 +9,8 @@ mod fit;
 mod multiplier;
 mod output;
 mod report;
+mod run;
+mod status;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -40,6 +42,13 @@ enum Command {
     /// Benchmarks, each beside a Python peer where one is installed.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Run an experiment graph: tokens, every unfinished cell, collect, fits, report.
+    Run(run::RunArgs),
+    /// Every cell of an experiment with its state, the missing cells, and totals.
+    Status(status::StatusArgs),
+    /// Run one train step of an experiment under its lease (what a Slurm array task runs).
+    #[command(hide = true)]
+    RunStep(run::RunStepArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -63,6 +72,9 @@ pub fn main() -> i32 {
             Err(e) => Err(e),
         },
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Run(args) => run::run(args),
+        Command::Status(args) => status::run(args),
+        Command::RunStep(args) => run::run_step(args),
     };
     match result {
         Ok(()) => 0,

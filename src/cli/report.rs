@@ -1,48 +1,90 @@
-//! `ladder report`: fits, multipliers, figures and REPORT.md from a results table alone.
+//! `ladder report`: fits, multipliers, figures and REPORT.md from a results table alone:
+//! `ladder report EXP.toml` (the experiment's runs/<exp>/results.parquet, its analysis spec,
+//! into reports/<exp>/) or `ladder report --table FILE --out DIR`.
 
 use std::path::PathBuf;
 
+use anyhow::bail;
 use clap::Args;
 
+use crate::config::Plan;
+use crate::graph::Graph;
+use crate::graph::work::{Ctx, RESULTS_STEM, Trainer};
 use crate::report::{self, AnalysisSpec, Setup};
 use crate::table;
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// Experiment spec (experiments/<exp>.toml): its table, analysis spec and reports/<exp>/.
+    #[arg(value_name = "EXP.toml")]
+    pub spec: Option<PathBuf>,
     /// The results table (.csv or .parquet with every results-table column).
     #[arg(long, value_name = "FILE")]
-    pub table: PathBuf,
+    pub table: Option<PathBuf>,
     /// Analysis spec (TOML); defaults apply without one.
     #[arg(long, value_name = "FILE")]
     pub analysis: Option<PathBuf>,
     /// Output folder for REPORT.md, fits.json, multipliers.csv, the table slice and figures.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Experiment name shown in the report (default: the output folder's name).
     #[arg(long)]
     pub exp: Option<String>,
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
-    let spec = match &args.analysis {
+    let (table_path, analysis, out, setup) = match &args.spec {
+        Some(spec) => {
+            let plan = Plan::load(spec)?;
+            let graph = Graph::build(&plan)?;
+            let setup = Ctx::new(&plan, &graph, Trainer::from_env(1)?)?.setup();
+            let table = args
+                .table
+                .clone()
+                .unwrap_or_else(|| plan.runs_dir().join(format!("{RESULTS_STEM}.parquet")));
+            if !table.is_file() {
+                bail!(
+                    "{}: no results table yet; run `ladder run {}` first",
+                    table.display(),
+                    spec.display()
+                );
+            }
+            let analysis = args.analysis.clone().or(plan.analysis.clone());
+            (
+                table,
+                analysis,
+                args.out.clone().unwrap_or_else(|| plan.reports_dir()),
+                setup,
+            )
+        }
+        None => {
+            let (Some(table), Some(out)) = (args.table.clone(), args.out.clone()) else {
+                bail!(
+                    "expected an experiment spec (ladder report EXP.toml) or both --table FILE and --out DIR"
+                );
+            };
+            let exp = args
+                .exp
+                .clone()
+                .or_else(|| out.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "experiment".into());
+            let setup = Setup {
+                exp,
+                lines: vec![format!("Results table: `{}`", table.display())],
+            };
+            (table, args.analysis.clone(), out, setup)
+        }
+    };
+    let spec = match &analysis {
         Some(p) => AnalysisSpec::load(p)?,
         None => AnalysisSpec::default(),
     };
-    let rows = table::read_rows(&args.table)?;
-    let exp = args
-        .exp
-        .clone()
-        .or_else(|| {
-            args.out
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-        })
-        .unwrap_or_else(|| "experiment".into());
-    let setup = Setup {
-        exp,
-        lines: vec![format!("Results table: `{}`", args.table.display())],
-    };
-    let written = report::write_report(&rows, &spec, &setup, &args.out)?;
+    let rows = table::read_rows(&table_path)?;
+    let mut setup = setup;
+    if let Some(e) = &args.exp {
+        setup.exp = e.clone();
+    }
+    let written = report::write_report(&rows, &spec, &setup, &out)?;
     println!(
         "report: {} files in {}",
         written.files.len(),

@@ -3,7 +3,11 @@
 //! turn a model size into batch size, learning rate and warmup.
 
 pub mod cell;
+pub mod plan;
 pub mod recipe;
+pub mod spec;
 
 pub use cell::{CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, TrainSpec};
+pub use plan::Plan;
 pub use recipe::Recipe;
+pub use spec::ExperimentSpec;

@@ -1,0 +1,106 @@
+//! `ladder status EXP.toml`: every step and cell with its state (from the steps' own files),
+//! what the next `ladder run` would do with it, the cells with no results yet, and totals.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use clap::Args;
+use serde_json::json;
+
+use crate::cli::output::{TextTable, print_json};
+use crate::config::Plan;
+use crate::graph::exec;
+use crate::graph::status::{self, read_lease, read_status};
+use crate::graph::work::{Ctx, Trainer};
+use crate::graph::{Graph, StepKind};
+use crate::train::{RECORD_FILE, RunRecord};
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Experiment spec.
+    pub spec: PathBuf,
+    /// One JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: StatusArgs) -> anyhow::Result<()> {
+    let plan = Plan::load(&args.spec)?;
+    let graph = Graph::build(&plan)?;
+    let ctx = Ctx::new(&plan, &graph, Trainer::from_env(1)?)?;
+    let todo: Vec<usize> = (0..graph.steps.len()).collect();
+    let (next, _) = exec::dry_run(&ctx, &todo, false);
+    let now = status::now();
+    let mut rows = Vec::new();
+    let mut totals: BTreeMap<String, usize> = BTreeMap::new();
+    let mut missing = Vec::new();
+    for (i, step) in graph.steps.iter().enumerate() {
+        let dir = graph.dir(i);
+        let st = read_status(&dir);
+        let lease = read_lease(&dir).filter(|l| !l.is_stale(now));
+        let mut state = st
+            .as_ref()
+            .map_or("pending".to_string(), |s| s.status.to_string());
+        if state == "running" && lease.is_none() {
+            state = "interrupted".into();
+        }
+        let mut detail = match &lease {
+            Some(l) => format!("{}, heartbeat {:.0} s ago", l.owner, now - l.heartbeat_at),
+            None => st
+                .as_ref()
+                .and_then(|s| s.message.clone())
+                .unwrap_or_default(),
+        };
+        if step.kind == StepKind::Train {
+            let record = RunRecord::load(&dir.join(RECORD_FILE)).ok();
+            let last = record.as_ref().and_then(|r| r.rows.last());
+            if let Some(r) = last {
+                detail = format!(
+                    "val_loss {:.4} at {} tokens; {detail}",
+                    r.val_loss, r.tokens
+                );
+            }
+            if !st.as_ref().is_some_and(|s| s.status.is_ok()) {
+                missing.push(format!("{} {}", step.name(), step.label));
+            }
+            *totals.entry(state.clone()).or_default() += 1;
+        }
+        let verdict = next[i].split_whitespace().next().unwrap_or("").to_string();
+        rows.push((step.name(), step.label.clone(), state, verdict, detail));
+    }
+    if args.json {
+        return print_json(&json!({
+            "exp": plan.name,
+            "runs_dir": plan.runs_dir(),
+            "steps": rows.iter().map(|(n, l, s, v, d)| json!({"step": n, "label": l, "state": s, "next": v, "detail": d})).collect::<Vec<_>>(),
+            "missing_cells": missing,
+            "cells": plan.cells.len(),
+            "totals": totals,
+        }));
+    }
+    println!(
+        "experiment {}: {} cells, {}",
+        plan.name,
+        plan.cells.len(),
+        plan.runs_dir().display()
+    );
+    let mut t = TextTable::new(&["step", "label", "state", "next run", "detail"]);
+    for (n, l, s, v, d) in rows {
+        t.row(vec![n, l, s, v, d.chars().take(90).collect()]);
+    }
+    print!("{}", t.render());
+    if missing.is_empty() {
+        println!("missing cells: none");
+    } else {
+        println!(
+            "missing cells ({} without a finished result):",
+            missing.len()
+        );
+        for m in &missing {
+            println!("  {m}");
+        }
+    }
+    let parts: Vec<String> = totals.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    println!("cells: {} total; {}", plan.cells.len(), parts.join(", "));
+    Ok(())
+}

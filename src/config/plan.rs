@@ -1,0 +1,735 @@
+//! The validated plan of an experiment: a parsed [`ExperimentSpec`] resolved into concrete
+//! cells (arch x size x mode x seed x token ratio), with paths resolved against the project
+//! root and every value checked. Every error names the file, the key and what was expected.
+//!
+//! What a cell is *not* resolved to here: its parameter count, learning rate, batch and depth
+//! under the isoparametric rule. Those need the vocabulary size (known once the tokens step
+//! has run) and the model's accounting, which lives to the right of `config`; the graph
+//! computes them when it writes the cell file. A cell's identity never depends on them: they
+//! are functions of what is here plus the token store.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::Recipe;
+use super::spec::{ExperimentSpec, SizeEntry};
+use crate::{Error, Result};
+
+/// Named model sizes (reference-model shapes). CPU sizes train in seconds to minutes on two
+/// cores; `gpu-*` follow the paper's small end.
+pub const SIZE_PRESETS: &[(&str, usize, usize, usize)] = &[
+    ("cpu-xs", 32, 1, 2),
+    ("cpu-s", 48, 2, 2),
+    ("cpu-m", 64, 2, 4),
+    ("cpu-l", 96, 3, 4),
+    ("cpu-xl", 128, 4, 4),
+    ("gpu-s", 256, 6, 4),
+    ("gpu-m", 512, 8, 8),
+    ("gpu-l", 768, 12, 12),
+];
+
+/// Generator presets the graph knows how to build.
+pub const GENERATOR_PRESETS: &[&str] = &["cpu", "v1", "v2"];
+
+const ARCHES: &[&str] = &["dense", "leviathan"];
+const MODES: &[&str] = &["iso_body", "isoparametric"];
+const SCHEDULES: &[&str] = &["cosine", "wsd"];
+const DEVICES: &[&str] = &["cpu", "cuda"];
+const TOKENIZERS: &[&str] = &["o200k_base", "cl100k_base", "r50k_base"];
+const EXECUTORS: &[&str] = &["local", "slurm"];
+
+/// A model shape of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Size {
+    /// Label only (never hashed).
+    #[serde(skip)]
+    pub name: String,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    pub d_ff: Option<usize>,
+}
+
+/// The generator choice: a preset and the fields overridden.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GeneratorChoice {
+    pub preset: String,
+    pub digits: Option<usize>,
+    pub d_seed: Option<usize>,
+    pub heads: Option<usize>,
+    pub knots: Option<usize>,
+    pub modes: Option<usize>,
+    pub sigmoid_scale: Option<f64>,
+    pub normalize_basis: Option<bool>,
+}
+
+/// Model settings shared by the grid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelPlan {
+    pub seq_len: usize,
+    pub tie_embeddings: bool,
+    pub iso_tolerance: f64,
+    pub max_layers: usize,
+    pub generator: GeneratorChoice,
+}
+
+/// Training settings: the recipe and its overrides.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TrainPlan {
+    pub recipe: Recipe,
+    pub device: String,
+    pub micro_batch: usize,
+    pub schedule: String,
+    pub final_lr_frac: f64,
+    pub decay_frac: f64,
+    pub beta1: f64,
+    pub eps: f64,
+    pub clip_norm: f64,
+    pub checkpoint_every: u64,
+    pub lr: Option<f64>,
+    pub batch_tokens: Option<u64>,
+    pub warmup_tokens: Option<u64>,
+    pub beta2: Option<f64>,
+    pub weight_decay: Option<f64>,
+    pub tokens: Option<u64>,
+}
+
+/// Evaluation settings.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EvalPlan {
+    pub count: u64,
+    pub tokens: u64,
+}
+
+/// One training run of the grid, before its hyperparameters are computed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedCell {
+    pub arch: String,
+    /// `reference` for the reference arch, else the comparison mode.
+    pub mode: String,
+    pub size: Size,
+    pub seed: u64,
+    pub tokens_per_param: f64,
+}
+
+impl PlannedCell {
+    /// A short human label, e.g. `dense d32-l1 seed0 x20`.
+    pub fn label(&self) -> String {
+        let mode = if self.mode == "reference" {
+            String::new()
+        } else {
+            format!(" {}", self.mode)
+        };
+        format!(
+            "{}{mode} {} seed{} x{}",
+            self.arch, self.size.name, self.seed, self.tokens_per_param
+        )
+    }
+}
+
+/// Slurm settings, checked.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SlurmPlan {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub time: Option<String>,
+    pub cpus_per_task: Option<usize>,
+    pub mem: Option<String>,
+    pub gres: Option<String>,
+    pub job_name: String,
+    pub throttle: usize,
+    pub extra_args: Vec<String>,
+}
+
+/// Executor settings, checked (never part of a step's identity).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorPlan {
+    pub kind: String,
+    pub jobs: Option<usize>,
+    pub threads_per_job: usize,
+    pub slurm: SlurmPlan,
+}
+
+/// A validated experiment.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub name: String,
+    pub description: Option<String>,
+    /// The spec file.
+    pub spec_path: PathBuf,
+    /// Paths in the spec are relative to this: the folder holding `experiments/`.
+    pub root: PathBuf,
+    pub corpus: PathBuf,
+    pub tokenizer: String,
+    pub compact: bool,
+    pub reference: String,
+    pub model: ModelPlan,
+    pub train: TrainPlan,
+    pub eval: EvalPlan,
+    /// The analysis spec file, if any.
+    pub analysis: Option<PathBuf>,
+    pub cells: Vec<PlannedCell>,
+    pub executor: ExecutorPlan,
+}
+
+impl Plan {
+    /// `runs/<exp>/`.
+    pub fn runs_dir(&self) -> PathBuf {
+        self.root.join("runs").join(&self.name)
+    }
+
+    /// `reports/<exp>/`.
+    pub fn reports_dir(&self) -> PathBuf {
+        self.root.join("reports").join(&self.name)
+    }
+
+    /// Reads, parses and resolves a spec file.
+    pub fn load(path: &Path) -> Result<Plan> {
+        let spec = ExperimentSpec::load(path)?;
+        Plan::resolve(&spec, path)
+    }
+
+    /// Resolves a parsed spec (read from `path`) into a plan.
+    pub fn resolve(spec: &ExperimentSpec, path: &Path) -> Result<Plan> {
+        let err = |key: &str, message: String| Error::Spec {
+            path: path.to_path_buf(),
+            key: key.into(),
+            message,
+        };
+        let root = project_root(path);
+
+        let name = match &spec.name {
+            Some(n) => n.clone(),
+            None => path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        // The name becomes one folder under runs/ and reports/: any text but a path.
+        if name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.contains('/')
+            || name.contains('\0')
+        {
+            return Err(err(
+                "name",
+                format!("expected a non-empty name without `/`, got {name:?}"),
+            ));
+        }
+
+        let corpus = root.join(&spec.data.corpus);
+        if !corpus.join("train").is_dir() {
+            return Err(err(
+                "data.corpus",
+                format!(
+                    "expected a corpus folder with a train/ subfolder, {} has none",
+                    corpus.display()
+                ),
+            ));
+        }
+        one_of(&err, "data.tokenizer", &spec.data.tokenizer, TOKENIZERS)?;
+
+        let g = &spec.grid;
+        non_empty(&err, "grid.arches", g.arches.len())?;
+        for a in &g.arches {
+            one_of(&err, "grid.arches", a, ARCHES)?;
+        }
+        no_duplicates(&err, "grid.arches", &g.arches)?;
+        if !g.arches.contains(&g.reference) {
+            return Err(err(
+                "grid.reference",
+                format!(
+                    "expected one of grid.arches ({}), got `{}`",
+                    g.arches.join(", "),
+                    g.reference
+                ),
+            ));
+        }
+        let others = g.arches.iter().any(|a| a != &g.reference);
+        if others {
+            non_empty(&err, "grid.modes", g.modes.len())?;
+        }
+        for m in &g.modes {
+            one_of(&err, "grid.modes", m, MODES)?;
+        }
+        no_duplicates(&err, "grid.modes", &g.modes)?;
+        non_empty(&err, "grid.seeds", g.seeds.len())?;
+        no_duplicates(&err, "grid.seeds", &g.seeds)?;
+        non_empty(&err, "grid.tokens_per_param", g.tokens_per_param.len())?;
+        for r in &g.tokens_per_param {
+            if !(r.is_finite() && *r > 0.0) {
+                return Err(err(
+                    "grid.tokens_per_param",
+                    format!("expected positive numbers, got {r}"),
+                ));
+            }
+        }
+        no_duplicates(&err, "grid.tokens_per_param", &g.tokens_per_param)?;
+
+        let m = &spec.model;
+        if m.seq_len < 2 {
+            return Err(err(
+                "model.seq_len",
+                format!("expected at least 2, got {}", m.seq_len),
+            ));
+        }
+        if !(m.iso_tolerance.is_finite() && m.iso_tolerance >= 0.0) {
+            return Err(err(
+                "model.iso_tolerance",
+                format!("expected a non-negative number, got {}", m.iso_tolerance),
+            ));
+        }
+
+        non_empty(&err, "grid.sizes", g.sizes.len())?;
+        let mut sizes = Vec::with_capacity(g.sizes.len());
+        for (i, entry) in g.sizes.iter().enumerate() {
+            let key = format!("grid.sizes[{i}]");
+            let size = match entry {
+                SizeEntry::Preset(p) => {
+                    let Some(&(n, d, l, h)) = SIZE_PRESETS.iter().find(|s| s.0 == p) else {
+                        let names: Vec<&str> = SIZE_PRESETS.iter().map(|s| s.0).collect();
+                        return Err(err(
+                            &key,
+                            format!("expected a size preset ({}), got `{p}`", names.join(", ")),
+                        ));
+                    };
+                    Size {
+                        name: n.into(),
+                        d_model: d,
+                        n_layers: l,
+                        n_heads: h,
+                        d_ff: None,
+                    }
+                }
+                SizeEntry::Explicit(e) => Size {
+                    name: e
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| format!("d{}-l{}", e.d_model, e.n_layers)),
+                    d_model: e.d_model,
+                    n_layers: e.n_layers,
+                    n_heads: e.n_heads,
+                    d_ff: e.d_ff,
+                },
+            };
+            check_size(&err, &key, &size)?;
+            if let Some(j) = sizes.iter().position(|s: &Size| same_shape(s, &size)) {
+                return Err(err(
+                    &key,
+                    format!("expected distinct sizes, this repeats grid.sizes[{j}]"),
+                ));
+            }
+            sizes.push(size);
+        }
+
+        let gs = &m.generator;
+        let preset = gs.preset.clone().unwrap_or_else(|| "cpu".into());
+        one_of(&err, "model.generator.preset", &preset, GENERATOR_PRESETS)?;
+        for (k, v) in [
+            ("digits", gs.digits),
+            ("d_seed", gs.d_seed),
+            ("heads", gs.heads),
+            ("modes", gs.modes),
+        ] {
+            if v == Some(0) {
+                return Err(err(
+                    &format!("model.generator.{k}"),
+                    "expected a positive integer, got 0".into(),
+                ));
+            }
+        }
+        if gs.knots.is_some_and(|k| k < 2) {
+            return Err(err("model.generator.knots", "expected at least 2".into()));
+        }
+        let generator = GeneratorChoice {
+            preset,
+            digits: gs.digits,
+            d_seed: gs.d_seed,
+            heads: gs.heads,
+            knots: gs.knots,
+            modes: gs.modes,
+            sigmoid_scale: gs.sigmoid_scale,
+            normalize_basis: gs.normalize_basis,
+        };
+        let model = ModelPlan {
+            seq_len: m.seq_len,
+            tie_embeddings: m.tie_embeddings,
+            iso_tolerance: m.iso_tolerance,
+            max_layers: m.max_layers,
+            generator,
+        };
+
+        let t = &spec.train;
+        let recipe: Recipe = t.recipe.parse().map_err(|_| {
+            err(
+                "train.recipe",
+                format!("expected `porian`, got `{}`", t.recipe),
+            )
+        })?;
+        one_of(&err, "train.device", &t.device, DEVICES)?;
+        one_of(&err, "train.schedule", &t.schedule, SCHEDULES)?;
+        if t.micro_batch == 0 {
+            return Err(err(
+                "train.micro_batch",
+                "expected a positive integer, got 0".into(),
+            ));
+        }
+        if t.checkpoint_every == 0 {
+            return Err(err(
+                "train.checkpoint_every",
+                "expected a positive integer, got 0".into(),
+            ));
+        }
+        for (k, v) in [
+            ("train.final_lr_frac", t.final_lr_frac),
+            ("train.decay_frac", t.decay_frac),
+            ("train.beta1", t.beta1),
+        ] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(err(k, format!("expected a number in [0, 1], got {v}")));
+            }
+        }
+        if let Some(b) = t.beta2.filter(|b| !(0.0..1.0).contains(b)) {
+            return Err(err(
+                "train.beta2",
+                format!("expected a number in [0, 1), got {b}"),
+            ));
+        }
+        if let Some(lr) = t.lr.filter(|lr| !(lr.is_finite() && *lr > 0.0)) {
+            return Err(err(
+                "train.lr",
+                format!("expected a positive number, got {lr}"),
+            ));
+        }
+        if let Some(b) = t.batch_tokens {
+            let step = (m.seq_len * t.micro_batch) as u64;
+            if b == 0 || b % step != 0 {
+                return Err(err(
+                    "train.batch_tokens",
+                    format!(
+                        "expected a positive multiple of seq_len x micro_batch = {step}, got {b}"
+                    ),
+                ));
+            }
+        }
+        if t.tokens == Some(0) {
+            return Err(err(
+                "train.tokens",
+                "expected a positive token budget, got 0".into(),
+            ));
+        }
+        let train = TrainPlan {
+            recipe,
+            device: t.device.clone(),
+            micro_batch: t.micro_batch,
+            schedule: t.schedule.clone(),
+            final_lr_frac: t.final_lr_frac,
+            decay_frac: t.decay_frac,
+            beta1: t.beta1,
+            eps: t.eps,
+            clip_norm: t.clip_norm,
+            checkpoint_every: t.checkpoint_every,
+            lr: t.lr,
+            batch_tokens: t.batch_tokens,
+            warmup_tokens: t.warmup_tokens,
+            beta2: t.beta2,
+            weight_decay: t.weight_decay,
+            tokens: t.tokens,
+        };
+
+        let e = &spec.eval;
+        if e.count == 0 {
+            return Err(err(
+                "eval.count",
+                "expected a positive integer, got 0".into(),
+            ));
+        }
+        if e.tokens < m.seq_len as u64 {
+            return Err(err(
+                "eval.tokens",
+                format!(
+                    "expected at least one window of seq_len = {} tokens, got {}",
+                    m.seq_len, e.tokens
+                ),
+            ));
+        }
+        let eval = EvalPlan {
+            count: e.count,
+            tokens: e.tokens,
+        };
+
+        let analysis = match &spec.analysis {
+            None => None,
+            Some(a) => {
+                let p = if a.ends_with(".toml") || a.contains('/') {
+                    root.join(a)
+                } else {
+                    root.join("analysis").join(format!("{a}.toml"))
+                };
+                if !p.is_file() {
+                    return Err(err(
+                        "analysis",
+                        format!(
+                            "expected an analysis spec file, {} does not exist",
+                            p.display()
+                        ),
+                    ));
+                }
+                Some(p)
+            }
+        };
+
+        let x = &spec.executor;
+        let kind = x.kind.clone().unwrap_or_else(|| "local".into());
+        one_of(&err, "executor.kind", &kind, EXECUTORS)?;
+        if x.jobs == Some(0) {
+            return Err(err(
+                "executor.jobs",
+                "expected a positive integer, got 0".into(),
+            ));
+        }
+        if x.threads_per_job == Some(0) {
+            return Err(err(
+                "executor.threads_per_job",
+                "expected a positive integer, got 0".into(),
+            ));
+        }
+        let s = &x.slurm;
+        if s.throttle == Some(0) {
+            return Err(err(
+                "executor.slurm.throttle",
+                "expected a positive integer, got 0".into(),
+            ));
+        }
+        let slurm = SlurmPlan {
+            partition: s.partition.clone(),
+            account: s.account.clone(),
+            time: s.time.clone(),
+            cpus_per_task: s.cpus_per_task,
+            mem: s.mem.clone(),
+            gres: s.gres.clone(),
+            job_name: s
+                .job_name
+                .clone()
+                .unwrap_or_else(|| format!("ladder-{name}")),
+            throttle: s.throttle.unwrap_or(4),
+            extra_args: s.extra_args.clone(),
+        };
+        let executor = ExecutorPlan {
+            kind,
+            jobs: x.jobs,
+            threads_per_job: x.threads_per_job.unwrap_or(1),
+            slurm,
+        };
+
+        // The grid, in a stable order: size, then ratio, then seed, then arch and mode.
+        let mut cells = Vec::new();
+        for size in &sizes {
+            for &ratio in &g.tokens_per_param {
+                for &seed in &g.seeds {
+                    for arch in &g.arches {
+                        let modes: Vec<&str> = if *arch == g.reference {
+                            vec!["reference"]
+                        } else {
+                            g.modes.iter().map(String::as_str).collect()
+                        };
+                        for mode in modes {
+                            cells.push(PlannedCell {
+                                arch: arch.clone(),
+                                mode: mode.into(),
+                                size: size.clone(),
+                                seed,
+                                tokens_per_param: ratio,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+
+        Ok(Plan {
+            name,
+            description: spec.description.clone(),
+            spec_path: path.to_path_buf(),
+            root,
+            corpus,
+            tokenizer: spec.data.tokenizer.clone(),
+            compact: spec.data.compact,
+            reference: g.reference.clone(),
+            model,
+            train,
+            eval,
+            analysis,
+            cells,
+            executor,
+        })
+    }
+}
+
+/// The folder paths in a spec are relative to: the parent of `experiments/` when the spec
+/// sits in one (so `ladder run experiments/x.toml` works from anywhere), else the spec's own
+/// folder.
+pub fn project_root(spec_path: &Path) -> PathBuf {
+    let dir = spec_path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let dir = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if dir.file_name().is_some_and(|n| n == "experiments") {
+        dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+    } else {
+        dir
+    }
+}
+
+fn same_shape(a: &Size, b: &Size) -> bool {
+    (a.d_model, a.n_layers, a.n_heads, a.d_ff) == (b.d_model, b.n_layers, b.n_heads, b.d_ff)
+}
+
+fn check_size(err: &impl Fn(&str, String) -> Error, key: &str, s: &Size) -> Result<()> {
+    for (field, v) in [
+        ("d_model", s.d_model),
+        ("n_layers", s.n_layers),
+        ("n_heads", s.n_heads),
+    ] {
+        if v == 0 {
+            return Err(err(
+                &format!("{key}.{field}"),
+                "expected a positive integer, got 0".into(),
+            ));
+        }
+    }
+    if s.d_ff == Some(0) {
+        return Err(err(
+            &format!("{key}.d_ff"),
+            "expected a positive integer, got 0".into(),
+        ));
+    }
+    if s.d_model % s.n_heads != 0 || (s.d_model / s.n_heads) % 2 != 0 {
+        return Err(err(
+            &format!("{key}.n_heads"),
+            format!(
+                "expected a divisor of d_model {} leaving an even head width (RoPE), got {}",
+                s.d_model, s.n_heads
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn one_of(
+    err: &impl Fn(&str, String) -> Error,
+    key: &str,
+    value: &str,
+    allowed: &[&str],
+) -> Result<()> {
+    if allowed.contains(&value) {
+        Ok(())
+    } else {
+        Err(err(
+            key,
+            format!("expected one of {}, got `{value}`", allowed.join(", ")),
+        ))
+    }
+}
+
+fn non_empty(err: &impl Fn(&str, String) -> Error, key: &str, len: usize) -> Result<()> {
+    if len == 0 {
+        Err(err(key, "expected at least one entry, got none".into()))
+    } else {
+        Ok(())
+    }
+}
+
+fn no_duplicates<T: PartialEq + std::fmt::Debug>(
+    err: &impl Fn(&str, String) -> Error,
+    key: &str,
+    v: &[T],
+) -> Result<()> {
+    for (i, a) in v.iter().enumerate() {
+        if v[..i].contains(a) {
+            return Err(err(
+                key,
+                format!("expected distinct entries, {a:?} appears twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str) -> Result<Plan> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("corpus/train")).unwrap();
+        let path = dir.path().join("e.toml");
+        let spec = ExperimentSpec::parse(text, &path)?;
+        Plan::resolve(&spec, &path)
+    }
+
+    const BASE: &str = "[data]\ncorpus = \"corpus\"\n[grid]\n";
+
+    #[test]
+    fn grid_expands_reference_and_modes() {
+        let p = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\", {{ d_model = 64, n_layers = 2, n_heads = 4 }}]\nmodes = [\"iso_body\", \"isoparametric\"]\nseeds = [0, 1]\n"
+        ))
+        .unwrap();
+        // 2 sizes x 2 seeds x (1 dense + 2 leviathan modes).
+        assert_eq!(p.cells.len(), 12);
+        assert_eq!(p.cells.iter().filter(|c| c.mode == "reference").count(), 4);
+        assert_eq!(p.cells[0].label(), "dense cpu-xs seed0 x20");
+        assert_eq!(p.cells[11].size.name, "d64-l2");
+        assert_eq!(p.name, "e");
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_expectation() {
+        let cases = [
+            (
+                "sizes = [\"huge\"]",
+                "key `grid.sizes[0]`: expected a size preset",
+            ),
+            (
+                "sizes = [{ d_model = 30, n_layers = 1, n_heads = 4 }]",
+                "key `grid.sizes[0].n_heads`",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\narches = [\"dense\", \"moe\"]",
+                "key `grid.arches`: expected one of dense, leviathan",
+            ),
+            (
+                "sizes = [\"cpu-xs\", \"cpu-xs\"]",
+                "key `grid.sizes[1]`: expected distinct sizes",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\ntokens_per_param = [-1.0]",
+                "key `grid.tokens_per_param`",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\nschedule = \"step\"",
+                "key `train.schedule`",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\nbatch_tokens = 100",
+                "key `train.batch_tokens`: expected a positive multiple",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[model.generator]\npreset = \"v9\"",
+                "key `model.generator.preset`",
+            ),
+        ];
+        for (grid, want) in cases {
+            let e = plan(&format!("{BASE}{grid}\n")).unwrap_err().to_string();
+            assert!(e.contains("e.toml") && e.contains(want), "{grid}: {e}");
+        }
+        let e = plan("[data]\ncorpus = \"nope\"\n[grid]\nsizes = [\"cpu-xs\"]\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("key `data.corpus`"), "{e}");
+    }
+}

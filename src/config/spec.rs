@@ -1,0 +1,437 @@
+//! Experiment specs, `experiments/<name>.toml`, exactly as written: serde structs that mirror
+//! the file (unknown keys are errors, absent keys take the defaults documented here), and
+//! nothing else. Turning a spec into concrete cells, and every check a parser cannot make,
+//! is [`super::plan`]'s job (ripgrep's low-args -> high-args split).
+//!
+//! ```toml
+//! name = "quickstart"            # default: the file's stem
+//! analysis = "quickstart"        # analysis/<name>.toml (or a path); default: no file, defaults
+//!
+//! [data]
+//! corpus = "corpus/moby-dick"    # relative to the project root
+//! tokenizer = "o200k_base"
+//! compact = true
+//!
+//! [grid]
+//! arches = ["dense", "leviathan"]
+//! modes = ["iso_body"]           # how non-reference arches are sized against the reference
+//! seeds = [0]
+//! tokens_per_param = [20.0]
+//! sizes = ["cpu-xs", { name = "s", d_model = 64, n_layers = 2, n_heads = 2 }]
+//!
+//! [model]      # seq_len, tie_embeddings, d_ff, [model.generator]
+//! [train]      # recipe, micro_batch, schedule, optimiser settings, recipe overrides
+//! [eval]       # count (evaluations per run), tokens
+//! [executor]   # kind, jobs, threads_per_job, [executor.slurm]
+//! ```
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::{Error, Result};
+
+/// The whole experiment file.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    /// Experiment name: `runs/<name>/`, `reports/<name>/`, the table's `exp`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Free text shown in the report.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Analysis spec run after the grid: a name under `analysis/` or a path to a TOML file.
+    #[serde(default)]
+    pub analysis: Option<String>,
+    pub data: DataSection,
+    pub grid: GridSection,
+    #[serde(default)]
+    pub model: ModelSection,
+    #[serde(default)]
+    pub train: TrainSection,
+    #[serde(default)]
+    pub eval: EvalSection,
+    #[serde(default)]
+    pub executor: ExecutorSection,
+}
+
+/// Corpus and tokenizer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSection {
+    /// Corpus folder (`train/`, `val/` of .txt files), relative to the project root.
+    pub corpus: String,
+    /// `o200k_base`, `cl100k_base` or `r50k_base`.
+    #[serde(default = "default_tokenizer")]
+    pub tokenizer: String,
+    /// Keep only the ids the corpus uses (a far smaller head on CPU).
+    #[serde(default = "default_true")]
+    pub compact: bool,
+}
+
+/// The grid: every combination of size x seed x token ratio, for the reference arch and
+/// for each other arch in each comparison mode.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridSection {
+    #[serde(default = "default_arches")]
+    pub arches: Vec<String>,
+    /// The arch other arches are compared with (its cells have mode `reference`).
+    #[serde(default = "default_reference")]
+    pub reference: String,
+    /// Comparison modes of the non-reference arches: `iso_body`, `isoparametric`.
+    #[serde(default = "default_modes")]
+    pub modes: Vec<String>,
+    /// Sizes of the reference model: preset names or explicit tables.
+    pub sizes: Vec<SizeEntry>,
+    #[serde(default = "default_seeds")]
+    pub seeds: Vec<u64>,
+    /// Training tokens per (total) parameter; the recipe's token budget.
+    #[serde(default = "default_ratios")]
+    pub tokens_per_param: Vec<f64>,
+}
+
+/// One size: a preset name or an explicit shape.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum SizeEntry {
+    Preset(String),
+    Explicit(ExplicitSize),
+}
+
+/// An explicit model shape.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExplicitSize {
+    /// Label in listings (default `d<d_model>-l<n_layers>`); not part of the cell's identity.
+    #[serde(default)]
+    pub name: Option<String>,
+    pub d_model: usize,
+    pub n_layers: usize,
+    pub n_heads: usize,
+    #[serde(default)]
+    pub d_ff: Option<usize>,
+}
+
+/// Settings shared by every model of the grid.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSection {
+    #[serde(default = "default_seq_len")]
+    pub seq_len: usize,
+    /// Dense only: tie the input table and the output head.
+    #[serde(default)]
+    pub tie_embeddings: bool,
+    /// Relative tolerance of the isoparametric parameter match.
+    #[serde(default = "default_iso_tolerance")]
+    pub iso_tolerance: f64,
+    /// Deepest Leviathan the isoparametric search may build.
+    #[serde(default = "default_max_layers")]
+    pub max_layers: usize,
+    #[serde(default)]
+    pub generator: GeneratorSection,
+}
+
+/// The LEV generator: a preset plus overrides.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratorSection {
+    /// `cpu` (small, scaled with d_model), `v1` or `v2` (the paper's). Default `cpu`.
+    #[serde(default)]
+    pub preset: Option<String>,
+    pub digits: Option<usize>,
+    pub d_seed: Option<usize>,
+    pub heads: Option<usize>,
+    pub knots: Option<usize>,
+    pub modes: Option<usize>,
+    pub sigmoid_scale: Option<f64>,
+    pub normalize_basis: Option<bool>,
+}
+
+/// Optimisation: a named recipe and overrides of what it computes.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSection {
+    #[serde(default = "default_recipe")]
+    pub recipe: String,
+    /// `cpu` or `cuda`.
+    #[serde(default = "default_device")]
+    pub device: String,
+    #[serde(default = "default_micro_batch")]
+    pub micro_batch: usize,
+    #[serde(default = "default_schedule")]
+    pub schedule: String,
+    #[serde(default = "default_final_lr_frac")]
+    pub final_lr_frac: f64,
+    #[serde(default = "default_decay_frac")]
+    pub decay_frac: f64,
+    #[serde(default = "default_beta1")]
+    pub beta1: f64,
+    #[serde(default = "default_eps")]
+    pub eps: f64,
+    #[serde(default = "default_clip_norm")]
+    pub clip_norm: f64,
+    /// Checkpoint every this many optimiser steps.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: u64,
+    /// Overrides of the recipe's outputs (absent: the recipe decides).
+    pub lr: Option<f64>,
+    pub batch_tokens: Option<u64>,
+    pub warmup_tokens: Option<u64>,
+    pub beta2: Option<f64>,
+    pub weight_decay: Option<f64>,
+    /// A fixed token budget for every cell instead of `tokens_per_param x N`.
+    pub tokens: Option<u64>,
+}
+
+/// Evaluation on the held-out split.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSection {
+    /// Evaluations per run (evenly spaced, the last at the end).
+    #[serde(default = "default_eval_count")]
+    pub count: u64,
+    /// Validation tokens per evaluation.
+    #[serde(default = "default_eval_tokens")]
+    pub tokens: u64,
+}
+
+/// Where and how many runs at once. Not part of any step's identity.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSection {
+    /// `local` (default) or `slurm`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Concurrent training processes (local); default: cores / threads_per_job.
+    #[serde(default)]
+    pub jobs: Option<usize>,
+    /// Threads each training process uses; default 1.
+    #[serde(default)]
+    pub threads_per_job: Option<usize>,
+    #[serde(default)]
+    pub slurm: SlurmSection,
+}
+
+/// Slurm settings; every value reaches `sbatch` as a separate argument, never through a shell.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSection {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// Time limit per cell, e.g. `01:00:00`.
+    pub time: Option<String>,
+    pub cpus_per_task: Option<usize>,
+    pub mem: Option<String>,
+    pub gres: Option<String>,
+    /// Job name prefix (default `ladder-<exp>`).
+    pub job_name: Option<String>,
+    /// Array tasks running at once (`%` throttle); default 4.
+    pub throttle: Option<usize>,
+    /// Extra `sbatch` arguments, each one argument.
+    #[serde(default)]
+    pub extra_args: Vec<String>,
+}
+
+fn default_tokenizer() -> String {
+    "o200k_base".into()
+}
+fn default_true() -> bool {
+    true
+}
+fn default_arches() -> Vec<String> {
+    vec!["dense".into(), "leviathan".into()]
+}
+fn default_reference() -> String {
+    "dense".into()
+}
+fn default_modes() -> Vec<String> {
+    vec!["iso_body".into()]
+}
+fn default_seeds() -> Vec<u64> {
+    vec![0]
+}
+fn default_ratios() -> Vec<f64> {
+    vec![20.0]
+}
+fn default_seq_len() -> usize {
+    128
+}
+fn default_iso_tolerance() -> f64 {
+    0.02
+}
+fn default_max_layers() -> usize {
+    64
+}
+fn default_recipe() -> String {
+    "porian".into()
+}
+fn default_device() -> String {
+    "cpu".into()
+}
+fn default_micro_batch() -> usize {
+    8
+}
+fn default_schedule() -> String {
+    "cosine".into()
+}
+fn default_final_lr_frac() -> f64 {
+    0.1
+}
+fn default_decay_frac() -> f64 {
+    0.2
+}
+fn default_beta1() -> f64 {
+    0.9
+}
+fn default_eps() -> f64 {
+    1e-8
+}
+fn default_clip_norm() -> f64 {
+    1.0
+}
+fn default_checkpoint_every() -> u64 {
+    100
+}
+fn default_eval_count() -> u64 {
+    8
+}
+fn default_eval_tokens() -> u64 {
+    8192
+}
+
+impl Default for ModelSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+impl Default for TrainSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+impl Default for EvalSection {
+    fn default() -> Self {
+        toml::from_str("").expect("every field has a default")
+    }
+}
+
+impl ExperimentSpec {
+    /// Reads a spec file; a syntax or schema error names the file, the line, the key and what
+    /// was expected, on one line.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses spec text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self> {
+        toml::from_str(text).map_err(|e| {
+            let (line, col, key) = match e.span() {
+                Some(span) => locate(text, span.start),
+                None => (0, 0, None),
+            };
+            let mut message = e.message().replace('\n', " ").trim().to_string();
+            if message.starts_with("data did not match any variant of untagged enum SizeEntry") {
+                message = "expected a size preset name or a table { d_model, n_layers, n_heads [, name, d_ff] }".into();
+            }
+            let where_ = if line > 0 { format!(":{line}:{col}") } else { String::new() };
+            Error::Spec {
+                path: format!("{}{where_}", path.display()).into(),
+                key: key.unwrap_or_else(|| "?".into()),
+                message,
+            }
+        })
+    }
+}
+
+/// 1-based line and column of byte `offset`, and the key written on that line (the text before
+/// `=`, or the table header), so errors name the key even where serde's message does not.
+fn locate(text: &str, offset: usize) -> (usize, usize, Option<String>) {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[start..].chars().count() + 1;
+    let line_text = text[start..].lines().next().unwrap_or("");
+    // The enclosing table header, for a dotted key path.
+    let table = before[..start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let trimmed = line_text.trim();
+    let key = if trimmed.starts_with('[') {
+        Some(
+            trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
+        )
+    } else if let Some((k, _)) = trimmed.split_once('=') {
+        let k = k.trim().to_string();
+        Some(match table {
+            Some(t) if !t.is_empty() => format!("{t}.{k}"),
+            _ => k,
+        })
+    } else {
+        table
+    };
+    (line, col, key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[data]\ncorpus = \"c\"\n[grid]\nsizes = [\"cpu-xs\"]\n";
+
+    #[test]
+    fn minimal_spec_takes_defaults() {
+        let s = ExperimentSpec::parse(MINIMAL, Path::new("x.toml")).unwrap();
+        assert_eq!(s.grid.arches, ["dense", "leviathan"]);
+        assert_eq!(s.model.seq_len, 128);
+        assert_eq!(s.train.recipe, "porian");
+        assert_eq!(s.grid.sizes, [SizeEntry::Preset("cpu-xs".into())]);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let text = format!("{MINIMAL}[train]\nlearning_rate = 0.1\n");
+        let e = ExperimentSpec::parse(&text, Path::new("exp.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("exp.toml:6:1: key `train.learning_rate`"),
+            "{e}"
+        );
+        assert!(
+            e.contains("unknown field `learning_rate`") && e.contains("expected one of"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_names_key_and_expectation() {
+        let text = "[data]\ncorpus = \"c\"\n[grid]\nsizes = [\"a\"]\nseeds = \"zero\"\n";
+        let e = ExperimentSpec::parse(text, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("e.toml:5")
+                && e.contains("key `grid.seeds`")
+                && e.contains("expected a sequence"),
+            "{e}"
+        );
+        let text = "[data]\ncorpus = \"c\"\n[grid]\nsizes = [{ d_model = 32 }]\n";
+        let e = ExperimentSpec::parse(text, Path::new("e.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `grid.sizes`") && e.contains("expected a size preset name or a table"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,611 @@
+//! What each step kind does once the executor has given it its lease: fingerprint the corpus,
+//! tokenise it, write a cell file and supervise `ladder train` on it, collect the records into
+//! the results table, fit, compute multipliers, draw the plots, publish the report. The
+//! executors decide when and where; this module decides what.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use crate::config::cell::{CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, TrainSpec};
+use crate::config::plan::{Plan, PlannedCell};
+use crate::graph::status::{Lease, State};
+use crate::graph::step::{Graph, StepKind};
+use crate::model::{self, DenseConfig, GeneratorConfig, count, sizing};
+use crate::report::{self, AnalysisSpec, Setup};
+use crate::table::{self, ResultRow};
+use crate::train::{RECORD_FILE, RunRecord};
+use crate::{Error, Result};
+
+/// The cell file inside a train step's directory.
+pub const CELL_FILE: &str = "cell.toml";
+/// Where `ladder train` output goes, inside the step directory.
+pub const TRAIN_LOG: &str = "train.log";
+/// The token store inside the tokens step's directory.
+pub const STORE_DIR: &str = "store";
+/// The collected table's stem inside the collect step's directory and in runs/<exp>/.
+pub const RESULTS_STEM: &str = "results";
+
+/// How to start a training process.
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    /// The `ladder` binary (this one unless `LADDER_TRAIN_EXE` names another, e.g. a fake in
+    /// tests); it is run as `<exe> train <cell.toml>`.
+    pub exe: PathBuf,
+    /// `RAYON_NUM_THREADS` of each training process.
+    pub threads: usize,
+}
+
+impl Trainer {
+    pub fn from_env(threads: usize) -> Result<Trainer> {
+        let exe = match std::env::var_os("LADDER_TRAIN_EXE") {
+            Some(p) => PathBuf::from(p),
+            None => std::env::current_exe()
+                .map_err(|e| Error::Graph(format!("cannot find the ladder binary: {e}")))?,
+        };
+        Ok(Trainer {
+            exe,
+            threads: threads.max(1),
+        })
+    }
+}
+
+/// Everything a step needs besides its own directory.
+pub struct Ctx<'a> {
+    pub plan: &'a Plan,
+    pub graph: &'a Graph,
+    pub trainer: Trainer,
+    analysis_spec: AnalysisSpec,
+    /// The last analysis computed (collect stamp, analysis), shared by fit and multiplier.
+    cache: Mutex<Option<(PathBuf, std::sync::Arc<report::Analysis>)>>,
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(plan: &'a Plan, graph: &'a Graph, trainer: Trainer) -> Result<Self> {
+        let analysis_spec = match &plan.analysis {
+            Some(p) => AnalysisSpec::load(p)?,
+            None => AnalysisSpec::default(),
+        };
+        Ok(Ctx {
+            plan,
+            graph,
+            trainer,
+            analysis_spec,
+            cache: Mutex::new(None),
+        })
+    }
+
+    fn dir(&self, kind: StepKind) -> PathBuf {
+        self.graph.dir(self.graph.one(kind))
+    }
+
+    /// Runs an in-process step (every kind but train). Returns a one-line summary.
+    pub fn run_inline(&self, i: usize, lease: &Lease) -> Result<String> {
+        let step = &self.graph.steps[i];
+        let dir = self.graph.dir(i);
+        std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        match step.kind {
+            StepKind::Corpus => self.corpus(&dir),
+            StepKind::Tokens => self.tokens(&dir, lease),
+            StepKind::Collect => self.collect(&dir),
+            StepKind::Fit => self.fit(&dir),
+            StepKind::Multiplier => self.multiplier(&dir),
+            StepKind::Plots => self.plots(&dir),
+            StepKind::Report => self.report(&dir, lease),
+            StepKind::Train => Err(Error::Graph("train steps run as processes".into())),
+        }
+    }
+
+    /// Whether a finished step's outputs are still where later steps and users look.
+    pub fn outputs_exist(&self, i: usize) -> bool {
+        let dir = self.graph.dir(i);
+        match self.graph.steps[i].kind {
+            StepKind::Tokens => dir
+                .join(STORE_DIR)
+                .join(crate::data::store::MANIFEST_FILE)
+                .is_file(),
+            StepKind::Train => dir.join(RECORD_FILE).is_file(),
+            StepKind::Collect => self
+                .plan
+                .runs_dir()
+                .join(format!("{RESULTS_STEM}.parquet"))
+                .is_file(),
+            StepKind::Report => self.plan.reports_dir().join("REPORT.md").is_file(),
+            _ => true,
+        }
+    }
+
+    fn corpus(&self, dir: &Path) -> Result<String> {
+        let splits = crate::data::corpus::list_splits(&self.plan.corpus)?;
+        let files: usize = splits.iter().map(|s| s.files.len()).sum();
+        let manifest = serde_json::json!({
+            "corpus": self.plan.corpus,
+            "fingerprint": self.graph.steps[self.graph.one(StepKind::Corpus)].config["fingerprint"],
+            "splits": splits.iter().map(|s| serde_json::json!({"name": s.name, "files": s.files.len()})).collect::<Vec<_>>(),
+        });
+        crate::io::write_atomic(&dir.join("corpus.json"), manifest.to_string().as_bytes())?;
+        Ok(format!("{files} files in {} splits", splits.len()))
+    }
+
+    fn tokens(&self, dir: &Path, lease: &Lease) -> Result<String> {
+        let tokenizer: crate::data::TokenizerName = self.plan.tokenizer.parse()?;
+        // Prepared beside the final place and renamed in, so a killed prepare leaves no store
+        // that looks finished.
+        let tmp = dir.join(format!(".{STORE_DIR}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        let opts = crate::data::PrepareOptions {
+            tokenizer,
+            compact: self.plan.compact,
+            progress: false,
+        };
+        let prepared = crate::data::prepare(&self.plan.corpus, &tmp, opts)?;
+        if !lease.check() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::Graph("lease lost".into()));
+        }
+        let store = dir.join(STORE_DIR);
+        let _ = std::fs::remove_dir_all(&store);
+        std::fs::rename(&tmp, &store).map_err(|e| Error::io(&store, e))?;
+        let m = &prepared.manifest;
+        let tokens: Vec<String> = m
+            .splits
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.tokens))
+            .collect();
+        Ok(format!(
+            "vocab {}, tokens: {}",
+            m.vocab_size,
+            tokens.join(", ")
+        ))
+    }
+
+    /// Vocabulary of the token store (after the tokens step).
+    pub fn vocab(&self) -> Result<usize> {
+        let store = self.dir(StepKind::Tokens).join(STORE_DIR);
+        let m = crate::data::TokenStore::open(&store)?;
+        Ok(m.manifest().vocab_size as usize)
+    }
+
+    /// Writes (or refreshes) the cell file of train step `i` and returns its path.
+    pub fn write_cell(&self, i: usize) -> Result<PathBuf> {
+        let step = &self.graph.steps[i];
+        let cell = &self.plan.cells[step.cell.expect("train steps have a cell")];
+        let store = PathBuf::from("..")
+            .join(self.graph.steps[self.graph.one(StepKind::Tokens)].name())
+            .join(STORE_DIR);
+        let spec = cell_spec(self.plan, cell, &step.id, self.vocab()?, store)?;
+        let dir = self.graph.dir(i);
+        let path = dir.join(CELL_FILE);
+        if CellSpec::load(&path).ok().as_ref() != Some(&spec) {
+            spec.save(&path)?;
+        }
+        Ok(path)
+    }
+
+    fn rows(&self) -> Result<(Vec<ResultRow>, Vec<String>)> {
+        let mut rows = Vec::new();
+        let mut missing = Vec::new();
+        for t in self.graph.trains() {
+            let path = self.graph.dir(t).join(RECORD_FILE);
+            match RunRecord::load(&path) {
+                Ok(r) if !r.rows.is_empty() => rows.extend(r.rows),
+                _ => missing.push(self.graph.steps[t].name()),
+            }
+        }
+        Ok((rows, missing))
+    }
+
+    fn collect(&self, dir: &Path) -> Result<String> {
+        let (rows, missing) = self.rows()?;
+        if rows.is_empty() {
+            return Err(Error::Graph("no cell has results to collect".into()));
+        }
+        table::write_rows(&rows, &dir.join(RESULTS_STEM))?;
+        table::write_rows(&rows, &self.plan.runs_dir().join(RESULTS_STEM))?;
+        let summary = serde_json::json!({ "rows": rows.len(), "missing": missing });
+        crate::io::write_atomic(&dir.join("collect.json"), summary.to_string().as_bytes())?;
+        Ok(format!(
+            "{} rows from {} cells ({} missing) -> {}",
+            rows.len(),
+            self.plan.cells.len() - missing.len(),
+            missing.len(),
+            self.plan
+                .runs_dir()
+                .join(format!("{RESULTS_STEM}.parquet"))
+                .display()
+        ))
+    }
+
+    fn collected_rows(&self) -> Result<(PathBuf, Vec<ResultRow>)> {
+        let path = self
+            .dir(StepKind::Collect)
+            .join(format!("{RESULTS_STEM}.parquet"));
+        let rows = table::read_rows(&path)?;
+        Ok((path, rows))
+    }
+
+    fn analysis(&self) -> Result<std::sync::Arc<report::Analysis>> {
+        let (path, rows) = self.collected_rows()?;
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((p, a)) = cache.as_ref()
+            && *p == path
+        {
+            return Ok(a.clone());
+        }
+        let a = std::sync::Arc::new(report::analyse(&rows, &self.analysis_spec)?);
+        *cache = Some((path, a.clone()));
+        Ok(a)
+    }
+
+    fn fit(&self, dir: &Path) -> Result<String> {
+        // Recomputed from the table on every run of this step (the cache only spares the
+        // multiplier step from doing it again in the same process).
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let a = self.analysis()?;
+        let json = serde_json::to_string_pretty(&a.fits_json())
+            .map_err(|e| Error::Graph(e.to_string()))?;
+        crate::io::write_atomic(&dir.join("fits.json"), json.as_bytes())?;
+        let fitted = a.reference.iter().count() + a.variants.len();
+        Ok(format!(
+            "{fitted} fits, {} could not be made",
+            a.fit_errors.len()
+        ))
+    }
+
+    fn multiplier(&self, dir: &Path) -> Result<String> {
+        let a = self.analysis()?;
+        crate::io::write_atomic(&dir.join("multipliers.csv"), a.multipliers_csv().as_bytes())?;
+        let n: usize = a.multipliers.iter().map(|(_, r)| r.len()).sum();
+        Ok(format!("{n} multipliers"))
+    }
+
+    fn plots(&self, dir: &Path) -> Result<String> {
+        let (_, rows) = self.collected_rows()?;
+        let out = dir.join("report");
+        let written = report::write_report(&rows, &self.analysis_spec, &self.setup(), &out)?;
+        let figures = written
+            .files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "png"))
+            .count();
+        Ok(format!("{figures} figures"))
+    }
+
+    /// Publishes the plots step's report folder as reports/<exp>/ (copied to a temp folder
+    /// beside it, then swapped in).
+    fn report(&self, _dir: &Path, lease: &Lease) -> Result<String> {
+        let from = self.dir(StepKind::Plots).join("report");
+        let to = self.plan.reports_dir();
+        let parent = to.parent().expect("reports/<exp> has a parent");
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        let tmp = parent.join(format!(".{}.{}.tmp", self.plan.name, std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        copy_dir(&from, &tmp)?;
+        if !lease.check() {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(Error::Graph("lease lost".into()));
+        }
+        let old = parent.join(format!(".{}.{}.old", self.plan.name, std::process::id()));
+        if to.exists() {
+            std::fs::rename(&to, &old).map_err(|e| Error::io(&to, e))?;
+        }
+        std::fs::rename(&tmp, &to).map_err(|e| Error::io(&to, e))?;
+        let _ = std::fs::remove_dir_all(&old);
+        Ok(format!("{}", to.join("REPORT.md").display()))
+    }
+
+    /// The report's setup section, from the plan.
+    pub fn setup(&self) -> Setup {
+        let p = self.plan;
+        let mut lines = Vec::new();
+        if let Some(d) = &p.description {
+            lines.push(d.clone());
+        }
+        lines.push(format!("Spec: `{}`", p.spec_path.display()));
+        lines.push(format!(
+            "Corpus: `{}`, tokenizer {}{}",
+            p.corpus
+                .strip_prefix(&p.root)
+                .unwrap_or(&p.corpus)
+                .display(),
+            p.tokenizer,
+            if p.compact {
+                " (compacted vocabulary)"
+            } else {
+                ""
+            }
+        ));
+        let sizes: Vec<String> = {
+            let mut seen = Vec::new();
+            for c in &p.cells {
+                let s = format!(
+                    "{} (d {}, {} layers, {} heads)",
+                    c.size.name, c.size.d_model, c.size.n_layers, c.size.n_heads
+                );
+                if !seen.contains(&s) {
+                    seen.push(s);
+                }
+            }
+            seen
+        };
+        lines.push(format!(
+            "Grid: {} cells; sizes {}",
+            p.cells.len(),
+            sizes.join(", ")
+        ));
+        lines.push(format!(
+            "Recipe: {} (seq_len {}, micro_batch {}, schedule {}{}{})",
+            p.train.recipe.name(),
+            p.model.seq_len,
+            p.train.micro_batch,
+            p.train.schedule,
+            p.train
+                .tokens
+                .map(|t| format!(", {t} tokens per cell"))
+                .unwrap_or_default(),
+            p.train.lr.map(|l| format!(", lr {l}")).unwrap_or_default(),
+        ));
+        Setup {
+            exp: p.name.clone(),
+            lines,
+        }
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to).map_err(|e| Error::io(to, e))?;
+    for entry in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
+        let entry = entry.map_err(|e| Error::io(from, e))?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        if src.is_dir() {
+            copy_dir(&src, &dst)?;
+        } else {
+            std::fs::copy(&src, &dst).map_err(|e| Error::io(&src, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The LEV generator of a cell: the preset (`cpu` scales with d_model) plus overrides.
+fn generator(plan: &Plan, vocab: usize, d_model: usize) -> Result<GeneratorConfig> {
+    let g = &plan.model.generator;
+    let mut c = match g.preset.as_str() {
+        // Small enough for CPU: a few thousand parameters at d = 32, growing with d.
+        "cpu" => GeneratorConfig::new(vocab, d_model)
+            .with_digits(3)
+            .with_d_seed((d_model / 2).max(8))
+            .with_heads(2)
+            .with_knots(8)
+            .with_modes((d_model / 8).max(4)),
+        other => GeneratorConfig::preset(other, vocab, d_model)?,
+    };
+    if let Some(v) = g.digits {
+        c.digits = v;
+    }
+    if let Some(v) = g.d_seed {
+        c.d_seed = v;
+    }
+    if let Some(v) = g.heads {
+        c.heads = v;
+    }
+    if let Some(v) = g.knots {
+        c.knots = v;
+    }
+    if let Some(v) = g.modes {
+        c.modes = v;
+    }
+    if let Some(v) = g.sigmoid_scale {
+        c.sigmoid_scale = v;
+    }
+    if let Some(v) = g.normalize_basis {
+        c.normalize_basis = v;
+    }
+    c.validate()?;
+    Ok(c)
+}
+
+/// Resolves a planned cell into the cell file `ladder train` runs: the model's depth (for
+/// isoparametric cells), its parameter count, and the recipe's hyperparameters with the
+/// spec's overrides.
+pub fn cell_spec(
+    plan: &Plan,
+    cell: &PlannedCell,
+    run_id: &str,
+    vocab: usize,
+    store: PathBuf,
+) -> Result<CellSpec> {
+    let s = &cell.size;
+    let body = model::BodyConfig::new(s.d_model, s.n_layers, s.n_heads)
+        .with_d_ff(s.d_ff)
+        .with_seq_len(plan.model.seq_len);
+    let dense = DenseConfig::new(vocab, body).with_tie_embeddings(plan.model.tie_embeddings);
+    let (n_layers, n_params, generator_spec) = if cell.arch == "dense" {
+        (s.n_layers, count::dense(&dense).params.total, None)
+    } else {
+        let g = generator(plan, vocab, s.d_model)?;
+        let sized = match cell.mode.as_str() {
+            "isoparametric" => {
+                sizing::isoparametric(&dense, &g, plan.model.iso_tolerance, plan.model.max_layers)?
+            }
+            _ => sizing::iso_body(&dense, &g),
+        };
+        if !sized.within_tolerance {
+            return Err(Error::Graph(format!(
+                "{}: no Leviathan depth up to model.max_layers = {} comes within model.iso_tolerance of the dense model (closest gap {:+.1}%)",
+                cell.label(),
+                plan.model.max_layers,
+                sized.gap * 100.0
+            )));
+        }
+        let gs = GeneratorSpec {
+            digits: g.digits,
+            d_seed: g.d_seed,
+            heads: g.heads,
+            knots: g.knots,
+            modes: g.modes,
+            sigmoid_scale: g.sigmoid_scale,
+            normalize_basis: g.normalize_basis,
+        };
+        (
+            sized.leviathan.body.n_layers,
+            sized.leviathan_total,
+            Some(gs),
+        )
+    };
+    let t = &plan.train;
+    let h = t.recipe.hyper(
+        n_params,
+        plan.model.seq_len,
+        t.micro_batch,
+        cell.tokens_per_param,
+    );
+    let batch = t.batch_tokens.unwrap_or(h.batch_tokens);
+    let tokens = (t.tokens.unwrap_or(h.tokens) / batch).max(1) * batch;
+    let warmup = t.warmup_tokens.unwrap_or(h.warmup_tokens.min(tokens / 4));
+    let every = ((tokens / plan.eval.count) / batch).max(1) * batch;
+    let spec = CellSpec {
+        exp: plan.name.clone(),
+        run_id: run_id.into(),
+        arch: cell.arch.clone(),
+        mode: cell.mode.clone(),
+        seed: cell.seed,
+        device: t.device.clone(),
+        model: ModelSpec {
+            vocab,
+            d_model: s.d_model,
+            n_layers,
+            n_heads: s.n_heads,
+            d_ff: s.d_ff,
+            seq_len: plan.model.seq_len,
+            tie_embeddings: cell.arch == "dense" && plan.model.tie_embeddings,
+            generator: generator_spec,
+        },
+        data: DataSpec { store },
+        train: TrainSpec {
+            tokens,
+            batch_tokens: batch,
+            micro_batch: t.micro_batch,
+            lr: t.lr.unwrap_or(h.lr),
+            warmup_tokens: warmup,
+            schedule: t.schedule.clone(),
+            final_lr_frac: t.final_lr_frac,
+            decay_frac: t.decay_frac,
+            weight_decay: t.weight_decay.unwrap_or(h.weight_decay),
+            beta1: t.beta1,
+            beta2: t.beta2.unwrap_or(h.beta2),
+            eps: t.eps,
+            clip_norm: t.clip_norm,
+            checkpoint_every: t.checkpoint_every,
+        },
+        eval: EvalSpec {
+            every_tokens: every,
+            tokens: plan.eval.tokens,
+        },
+        config_hash: run_id.into(),
+    };
+    spec.validate()
+        .map_err(|e| Error::Graph(format!("{}: cell file would be invalid: {e}", cell.label())))?;
+    Ok(spec)
+}
+
+/// Starts `ladder train cell.toml` with its output appended to the step's log. The child is
+/// killed if this thread's process dies (`PR_SET_PDEATHSIG`), so a `kill -9`ed orchestrator
+/// leaves no orphan training that a restarted one would duplicate.
+pub fn spawn_trainer(trainer: &Trainer, cell: &Path, dir: &Path) -> Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let log_path = dir.join(TRAIN_LOG);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| Error::io(&log_path, e))?;
+    let err = log.try_clone().map_err(|e| Error::io(&log_path, e))?;
+    let mut cmd = Command::new(&trainer.exe);
+    cmd.arg("train")
+        .arg(cell)
+        .env("RAYON_NUM_THREADS", trainer.threads.to_string())
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(err);
+    // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        let parent = libc::getpid();
+        cmd.pre_exec(move || {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            if libc::getppid() != parent {
+                libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+        .map_err(|e| Error::Graph(format!("cannot start {}: {e}", trainer.exe.display())))
+}
+
+/// Runs one training process to its end, holding `lease`: kills the process and fails the
+/// step if the lease is lost. Returns the state and a one-line summary.
+pub fn supervise_train(
+    trainer: &Trainer,
+    cell: &Path,
+    dir: &Path,
+    lease: &Lease,
+) -> Result<(State, String)> {
+    let mut child = spawn_trainer(trainer, cell, dir)?;
+    let status = loop {
+        if lease.is_lost() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(Error::Graph(
+                "lease lost to another orchestrator; training stopped".into(),
+            ));
+        }
+        match child.try_wait() {
+            Ok(Some(s)) => break s,
+            Ok(None) => std::thread::sleep(Duration::from_millis(100)),
+            Err(e) => return Err(Error::Graph(format!("waiting for the trainer: {e}"))),
+        }
+    };
+    let record = RunRecord::load(&dir.join(RECORD_FILE)).ok();
+    let last = record.as_ref().and_then(|r| r.rows.last());
+    let summary = match last {
+        Some(r) => format!("val_loss {:.4} after {} tokens", r.val_loss, r.tokens),
+        None => String::new(),
+    };
+    match (status.code(), record.as_ref().map(|r| r.status)) {
+        (Some(0), Some(crate::train::RunStatus::Succeeded)) => Ok((State::Succeeded, summary)),
+        (Some(0), other) => Ok((
+            State::Failed,
+            format!(
+                "ladder train exited 0 but record.json says {}",
+                other.map_or("nothing", |s| s.as_str())
+            ),
+        )),
+        (Some(3), _) => Ok((
+            State::Diverged,
+            record.and_then(|r| r.message).unwrap_or(summary),
+        )),
+        (code, _) => {
+            let why = record
+                .and_then(|r| r.message)
+                .unwrap_or_else(|| last_line(&dir.join(TRAIN_LOG)));
+            let code = code.map_or_else(|| "a signal".to_string(), |c| format!("code {c}"));
+            Ok((
+                State::Failed,
+                format!("ladder train exited with {code}: {why}"),
+            ))
+        }
+    }
+}
+
+fn last_line(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_string)
+        })
+        .unwrap_or_default()
+}
