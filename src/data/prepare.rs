@@ -177,7 +177,7 @@ pub fn prepare(corpus_dir: &Path, out: &Path, opts: PrepareOptions) -> Result<Pr
     let table = FrequencyTable::count(TRAIN_SPLIT, vocab_size, &split_ids[train_index])?;
     let slices: Vec<&[u32]> = split_ids.iter().map(Vec::as_slice).collect();
     // The frequency table goes first: the manifest, written last, marks the store complete.
-    std::fs::create_dir_all(out).map_err(|e| crate::Error::io(out, e))?;
+    store::begin_write(out)?;
     let buckets = freq::write_freq(&out.join(FREQ_FILE), &table)?;
     store::write_store(out, &manifest, &slices, compaction.as_ref(), &token_bytes)?;
     Ok(Prepared {

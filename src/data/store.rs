@@ -110,6 +110,17 @@ fn write_atomic_with(
     Ok(())
 }
 
+/// Makes `dir` ready to receive a store: creates it and removes any old manifest, which must
+/// not describe the new files while they are being replaced.
+pub fn begin_write(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let manifest_path = dir.join(MANIFEST_FILE);
+    if manifest_path.exists() {
+        fs::remove_file(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
+    }
+    Ok(())
+}
+
 /// Writes a whole store: the split files and side files first, the manifest last.
 /// `splits` pairs each split of `manifest` (same order) with its ids.
 pub fn write_store(
@@ -126,12 +137,8 @@ pub fn write_store(
             manifest.splits.len()
         )));
     }
-    fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    // An old manifest must not describe the new files while they are being replaced.
+    begin_write(dir)?;
     let manifest_path = dir.join(MANIFEST_FILE);
-    if manifest_path.exists() {
-        fs::remove_file(&manifest_path).map_err(|e| Error::io(&manifest_path, e))?;
-    }
     for (split, ids) in manifest.splits.iter().zip(splits) {
         write_u32_file(&dir.join(&split.file), ids)?;
     }
