@@ -70,9 +70,14 @@ pub struct Dense<B: Backend> {
 }
 
 impl<B: Backend> Dense<B> {
+    /// Token ids `[batch, seq]` to final hidden states `[batch, seq, d_model]`.
+    pub fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.body.forward(embedding(self.embed.val(), ids))
+    }
+
     /// Token ids `[batch, seq]` to logits `[batch, seq, vocab]`.
     pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        let h = self.body.forward(embedding(self.embed.val(), ids));
+        let h = self.hidden(ids);
         match &self.head {
             Some(head) => head.forward(h),
             None => h.matmul(self.embed.val().transpose().unsqueeze::<3>()),

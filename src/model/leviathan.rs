@@ -436,10 +436,14 @@ pub struct Leviathan<B: Backend> {
 }
 
 impl<B: Backend> Leviathan<B> {
+    /// Token ids `[batch, seq]` to final hidden states `[batch, seq, d_model]`.
+    pub fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.body.forward(self.generator.forward(ids))
+    }
+
     /// Token ids `[batch, seq]` to logits `[batch, seq, vocab]`.
     pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.head
-            .forward(self.body.forward(self.generator.forward(ids)))
+        self.head.forward(self.hidden(ids))
     }
 }
 

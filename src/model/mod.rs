@@ -18,23 +18,64 @@ pub use blocks::BodyConfig;
 pub use dense::{Dense, DenseConfig};
 pub use leviathan::{Generator, GeneratorConfig, GeneratorStrategy, Leviathan, LeviathanConfig};
 
+use burn::module::Param;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor};
 
-/// Anything that maps token ids `[batch, seq]` to logits `[batch, seq, vocab]`.
+/// The output head of a language model, as its weight parameter.
+pub enum Head<'a, B: Backend> {
+    /// A separate matrix `[d_model, vocab]` (burn's Linear layout): logits = h W.
+    Untied(&'a Param<Tensor<B, 2>>),
+    /// The input embedding table `[vocab, d_model]`: logits = h Eᵀ.
+    Tied(&'a Param<Tensor<B, 2>>),
+}
+
+impl<B: Backend> Head<'_, B> {
+    /// The weight as `[d_model, vocab]`.
+    pub fn weight(&self) -> Tensor<B, 2> {
+        match self {
+            Head::Untied(w) => w.val(),
+            Head::Tied(e) => e.val().transpose(),
+        }
+    }
+
+    /// Logits `[batch, seq, vocab]` of hidden states `[batch, seq, d_model]`.
+    pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
+        hidden.matmul(self.weight().unsqueeze::<3>())
+    }
+}
+
+/// A decoder language model split as hidden states and head, so that the training step can
+/// fuse the head with the loss ([`step`]).
 pub trait LanguageModel<B: Backend> {
-    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3>;
+    /// Final normalised hidden states `[batch, seq, d_model]` of token ids `[batch, seq]`.
+    fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3>;
+    /// The output head.
+    fn head(&self) -> Head<'_, B>;
+    /// Logits `[batch, seq, vocab]`.
+    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        self.head().logits(self.hidden(ids))
+    }
 }
 
 impl<B: Backend> LanguageModel<B> for Dense<B> {
-    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.forward(ids)
+    fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        Dense::hidden(self, ids)
+    }
+    fn head(&self) -> Head<'_, B> {
+        match &self.head {
+            Some(linear) => Head::Untied(&linear.weight),
+            None => Head::Tied(&self.embed),
+        }
     }
 }
 
 impl<B: Backend> LanguageModel<B> for Leviathan<B> {
-    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.forward(ids)
+    fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
+        Leviathan::hidden(self, ids)
+    }
+    fn head(&self) -> Head<'_, B> {
+        Head::Untied(&self.head.weight)
     }
 }
 

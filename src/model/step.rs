@@ -1,5 +1,5 @@
-//! A minimal language-model training step: next-token cross-entropy, backward, global
-//! gradient-norm clipping and an AdamW update. The benchmark and the overfit tests use it;
+//! A minimal language-model training step: next-token cross-entropy (fused with the output
+//! head, [`fused_head_loss`]), backward, global gradient-norm clipping and an AdamW update. The benchmark and the overfit tests use it;
 //! the training loop proper (schedules, checkpoints, evaluation) belongs in `train`.
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
@@ -8,7 +8,10 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor};
 
-use super::LanguageModel;
+use burn::module::ParamId;
+use burn::tensor::IndexingUpdateOp;
+
+use super::{Head, LanguageModel};
 
 /// Mean next-token cross-entropy in nats: logits `[b, t, V]`, targets `[b, t]`.
 pub fn lm_loss<B: Backend>(logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
@@ -28,6 +31,8 @@ pub struct StepSettings {
     pub weight_decay: f32,
     /// Global gradient-norm clip (PyTorch's `clip_grad_norm_`); `None` disables it.
     pub clip_norm: Option<f64>,
+    /// Logits per chunk of the fused head + loss (tokens × vocab); 2^25 floats is 128 MB.
+    pub head_chunk_elems: usize,
 }
 
 impl Default for StepSettings {
@@ -38,6 +43,7 @@ impl Default for StepSettings {
             epsilon: 1e-8,
             weight_decay: 0.1,
             clip_norm: Some(1.0),
+            head_chunk_elems: 1 << 25,
         }
     }
 }
@@ -108,6 +114,108 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 use burn::tensor::ElementConversion;
 
+/// The head and the cross-entropy fused, with the gradient written by hand.
+///
+/// Autodiff through logits `[tokens, vocab]` costs about sixteen full passes over them (the
+/// log-softmax, the gather and their backward); at V = 200k they are most of a CPU step. Here
+/// the head runs on the inner backend in chunks of `chunk_elems` logits: per chunk,
+/// lse = max + log Σ exp(z − max), loss += Σ (lse − z_target), and the gradient of the mean loss
+/// G = (softmax(z) − onehot) / N is formed once, giving ∂W = hᵀG and ∂h = G Wᵀ. The body
+/// receives ∂h through the surrogate Σ h ⊙ ∂h (its gradient with respect to h is ∂h).
+pub struct FusedLoss<B: AutodiffBackend> {
+    /// Mean next-token cross-entropy (nats).
+    pub loss: f64,
+    /// Backpropagate this: its gradient reaches every parameter below the head.
+    pub surrogate: Tensor<B, 1>,
+    /// The head weight's id and gradient, in the parameter's own layout.
+    pub head_grad: (ParamId, Tensor<B::InnerBackend, 2>),
+}
+
+pub fn fused_head_loss<B: AutodiffBackend>(
+    hidden: Tensor<B, 3>,
+    head: Head<'_, B>,
+    targets: Tensor<B, 2, Int>,
+    chunk_elems: usize,
+) -> FusedLoss<B> {
+    let [b, t, d] = hidden.dims();
+    let n = b * t;
+    let hidden = hidden.reshape([n, d]);
+    let h = hidden.clone().inner();
+    let w = head.weight().inner(); // [d, V]
+    let v = w.dims()[1];
+    let targets = targets.inner().reshape([n, 1]);
+    let chunk = (chunk_elems / v.max(1)).clamp(1, n);
+    let scale = 1.0 / n as f64;
+    let device = h.device();
+    let mut grad_w: Option<Tensor<B::InnerBackend, 2>> = None;
+    let mut grad_h = Vec::with_capacity(n.div_ceil(chunk));
+    let mut loss_sum: Option<Tensor<B::InnerBackend, 1>> = None;
+    let mut start = 0;
+    while start < n {
+        let len = chunk.min(n - start);
+        let hc = h.clone().narrow(0, start, len);
+        let tc = targets.clone().narrow(0, start, len);
+        let z = hc.clone().matmul(w.clone());
+        let picked = z.clone().gather(1, tc.clone());
+        let max = z.clone().max_dim(1);
+        let e = (z - max.clone()).exp();
+        let sum = e.clone().sum_dim(1);
+        let lse = max + sum.clone().log();
+        let part = (lse - picked).sum();
+        loss_sum = Some(match loss_sum.take() {
+            Some(acc) => acc + part,
+            None => part,
+        });
+        let minus = Tensor::<B::InnerBackend, 2>::full([len, 1], -scale, &device);
+        let g = (e / (sum * (1.0 / scale))).scatter(1, tc, minus, IndexingUpdateOp::Add);
+        let gw = hc.transpose().matmul(g.clone());
+        grad_w = Some(match grad_w.take() {
+            Some(acc) => acc + gw,
+            None => gw,
+        });
+        grad_h.push(g.matmul(w.clone().transpose()));
+        start += len;
+    }
+    let grad_h = Tensor::<B, 2>::from_inner(Tensor::cat(grad_h, 0));
+    let grad_w = grad_w.expect("at least one token");
+    let (id, grad) = match head {
+        Head::Untied(p) => (p.id, grad_w),
+        Head::Tied(p) => (p.id, grad_w.transpose()),
+    };
+    FusedLoss {
+        loss: loss_sum
+            .expect("at least one token")
+            .into_scalar()
+            .elem::<f64>()
+            * scale,
+        surrogate: (hidden * grad_h).sum(),
+        head_grad: (id, grad),
+    }
+}
+
+/// Forward and backward through [`fused_head_loss`]: the loss and the gradients of every
+/// parameter, the head's included (added to the table's own gradient when tied).
+pub fn loss_and_grads<B, M>(
+    model: &M,
+    inputs: Tensor<B, 2, Int>,
+    targets: Tensor<B, 2, Int>,
+    chunk_elems: usize,
+) -> (f64, GradientsParams)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B> + LanguageModel<B>,
+{
+    let fused = fused_head_loss(model.hidden(inputs), model.head(), targets, chunk_elems);
+    let mut grads = GradientsParams::from_grads(fused.surrogate.backward(), model);
+    let (id, g) = fused.head_grad;
+    let g = match grads.remove::<B::InnerBackend, 2>(id) {
+        Some(existing) => existing + g,
+        None => g,
+    };
+    grads.register::<B::InnerBackend, 2>(id, g);
+    (fused.loss, grads)
+}
+
 /// One training step on `(inputs, targets)`; returns the updated model and the loss before it.
 pub fn train_step<B, M, O>(
     model: M,
@@ -121,9 +229,7 @@ where
     M: AutodiffModule<B> + LanguageModel<B>,
     O: Optimizer<M, B>,
 {
-    let loss = lm_loss(model.logits(inputs), targets);
-    let value = loss.clone().into_scalar().elem::<f64>();
-    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    let (value, mut grads) = loss_and_grads(&model, inputs, targets, settings.head_chunk_elems);
     if let Some(max) = settings.clip_norm {
         clip_global_norm::<B, M>(&model, &mut grads, max);
     }
@@ -133,9 +239,10 @@ where
 /// Wall time of the phases of one training step, in seconds.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct StepTiming {
-    /// Logits and loss, up to reading the loss back.
+    /// Body forward, then the fused head + loss with the head's gradients (see
+    /// [`fused_head_loss`]): the head's backward matmuls are counted here.
     pub forward: f64,
-    /// `backward()` and collecting the gradients.
+    /// The body's `backward()` and collecting the gradients.
     pub backward: f64,
     /// Global-norm clipping and the AdamW update.
     pub update: f64,
@@ -170,10 +277,22 @@ where
     let device = inputs.device();
     let sync = || B::sync(&device).expect("backend sync");
     let t0 = std::time::Instant::now();
-    let loss = lm_loss(model.logits(inputs), targets);
-    let value = loss.clone().into_scalar().elem::<f64>();
+    let fused = fused_head_loss(
+        model.hidden(inputs),
+        model.head(),
+        targets,
+        settings.head_chunk_elems,
+    );
+    sync();
     let t1 = std::time::Instant::now();
-    let mut grads = GradientsParams::from_grads(loss.backward(), &model);
+    let mut grads = GradientsParams::from_grads(fused.surrogate.backward(), &model);
+    let (id, g) = fused.head_grad;
+    let g = match grads.remove::<B::InnerBackend, 2>(id) {
+        Some(existing) => existing + g,
+        None => g,
+    };
+    grads.register::<B::InnerBackend, 2>(id, g);
+    let value = fused.loss;
     sync();
     let t2 = std::time::Instant::now();
     if let Some(max) = settings.clip_norm {

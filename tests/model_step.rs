@@ -1,0 +1,125 @@
+//! The fused head + cross-entropy of the training step gives the same loss and the same
+//! gradient for every parameter as plain autodiff through the logits, tied or untied, in one
+//! chunk or many.
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::{Int, Tensor, TensorData};
+use ladder::model::step::{lm_loss, loss_and_grads};
+use ladder::model::{
+    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, materialize,
+};
+
+type B = Autodiff<Flex>;
+
+struct Collect<'a> {
+    grads: &'a GradientsParams,
+    out: Vec<Option<Vec<f32>>>,
+}
+
+impl ModuleVisitor<B> for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+        let g = self
+            .grads
+            .get::<<B as AutodiffBackend>::InnerBackend, D>(p.id);
+        self.out
+            .push(g.map(|g| g.into_data().iter::<f32>().collect()));
+    }
+}
+
+fn all_grads<M: AutodiffModule<B>>(model: &M, grads: &GradientsParams) -> Vec<Option<Vec<f32>>> {
+    let mut c = Collect {
+        grads,
+        out: Vec::new(),
+    };
+    model.visit(&mut c);
+    c.out
+}
+
+fn batch(vocab: i64) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
+    let ids: Vec<i64> = (0..2 * 9).map(|i| (i * 7 + 3) % vocab).collect();
+    let mut inputs = Vec::new();
+    let mut targets = Vec::new();
+    for row in ids.chunks(9) {
+        inputs.extend_from_slice(&row[..8]);
+        targets.extend_from_slice(&row[1..]);
+    }
+    let dev = Default::default();
+    (
+        Tensor::from_data(TensorData::new(inputs, [2, 8]), &dev),
+        Tensor::from_data(TensorData::new(targets, [2, 8]), &dev),
+    )
+}
+
+fn check<M: AutodiffModule<B> + LanguageModel<B>>(model: M, vocab: usize) {
+    let model = materialize(model);
+    let (inputs, targets) = batch(vocab as i64);
+    let loss = lm_loss(model.logits(inputs.clone()), targets.clone());
+    let plain_loss = loss.clone().into_scalar() as f64;
+    let plain = all_grads(
+        &model,
+        &GradientsParams::from_grads(loss.backward(), &model),
+    );
+    // Chunks of 1 token, of 5 tokens, and all 16 at once.
+    for chunk_elems in [vocab, 5 * vocab, 1 << 25] {
+        let (fused_loss, grads) =
+            loss_and_grads(&model, inputs.clone(), targets.clone(), chunk_elems);
+        assert!(
+            (fused_loss - plain_loss).abs() < 1e-5,
+            "loss {fused_loss} vs {plain_loss}"
+        );
+        let fused = all_grads(&model, &grads);
+        assert_eq!(fused.len(), plain.len());
+        for (i, (f, p)) in fused.iter().zip(&plain).enumerate() {
+            let (f, p) = (
+                f.as_ref().expect("fused grad"),
+                p.as_ref().expect("plain grad"),
+            );
+            let scale = p.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-6);
+            assert!(scale > 1e-7, "parameter {i} has a zero gradient");
+            for (a, b) in f.iter().zip(p) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * scale + 1e-7,
+                    "parameter {i}: {a} vs {b} (chunk {chunk_elems})"
+                );
+            }
+        }
+    }
+}
+
+fn body() -> BodyConfig {
+    BodyConfig::new(16, 1, 2).with_seq_len(8)
+}
+
+#[test]
+fn fused_loss_matches_autodiff_for_untied_dense() {
+    check(
+        DenseConfig::new(50, body()).init::<B>(&Default::default()),
+        50,
+    );
+}
+
+#[test]
+fn fused_loss_matches_autodiff_for_tied_dense() {
+    check(
+        DenseConfig::new(50, body())
+            .with_tie_embeddings(true)
+            .init::<B>(&Default::default()),
+        50,
+    );
+}
+
+#[test]
+fn fused_loss_matches_autodiff_for_leviathan() {
+    let g = GeneratorConfig::new(50, 16)
+        .with_d_seed(6)
+        .with_heads(2)
+        .with_knots(5)
+        .with_modes(4);
+    check(
+        LeviathanConfig::new(body(), g).init::<B>(&Default::default()),
+        50,
+    );
+}
