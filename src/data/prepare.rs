@@ -57,8 +57,9 @@ pub fn prepare(corpus_dir: &Path, out: &Path, opts: PrepareOptions) -> Result<Pr
         })
         .collect::<Result<_>>()?;
 
-    // (split, source, document, piece) in stream order.
-    let mut pieces: Vec<(usize, usize, &str)> = Vec::new();
+    // (split index, source index, piece) in stream order; `None` is the end-of-text marker
+    // that follows every document.
+    let mut pieces: Vec<(usize, usize, Option<&str>)> = Vec::new();
     let mut doc_counts: Vec<Vec<u64>> = Vec::new();
     for (si, split) in sources.iter().enumerate() {
         let mut counts = Vec::new();
@@ -66,30 +67,27 @@ pub fn prepare(corpus_dir: &Path, out: &Path, opts: PrepareOptions) -> Result<Pr
             let mut docs = 0;
             for doc in src.documents() {
                 docs += 1;
-                let n = pieces.len();
-                pieces.extend(cut_pieces(doc, PIECE_BYTES, opts.tokenizer).map(|p| (si, fi, p)));
-                // The end-of-text marker follows the document's last piece.
-                pieces.push((si, fi, ""));
-                debug_assert!(pieces.len() > n);
+                let doc_pieces = cut_pieces(doc, PIECE_BYTES, opts.tokenizer);
+                pieces.extend(doc_pieces.map(|p| (si, fi, Some(p))));
+                pieces.push((si, fi, None));
             }
             counts.push(docs);
         }
         doc_counts.push(counts);
     }
 
-    let total_bytes: u64 = pieces.iter().map(|p| p.2.len() as u64).sum();
+    let total_bytes: u64 = pieces.iter().map(|p| p.2.map_or(0, str::len) as u64).sum();
     let bar = progress_bar(opts.progress, total_bytes);
     let eot = opts.tokenizer.end_of_text();
     let encoded: Vec<Vec<u32>> = pieces
         .par_iter()
-        .map(|&(_, _, text)| {
-            let ids = if text.is_empty() {
-                vec![eot]
-            } else {
-                tokenizer.encode(text)
-            };
-            bar.inc(text.len() as u64);
-            ids
+        .map(|&(_, _, piece)| match piece {
+            Some(text) => {
+                let ids = tokenizer.encode(text);
+                bar.inc(text.len() as u64);
+                ids
+            }
+            None => vec![eot],
         })
         .collect();
     bar.finish_and_clear();
