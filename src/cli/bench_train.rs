@@ -110,6 +110,18 @@ fn tokens(n: usize, vocab: usize, zipf: bool, seed: u64) -> Vec<i64> {
         .collect()
 }
 
+/// CPU seconds (user + system, all threads) this process has used, from /proc/self/stat;
+/// `None` off Linux. With other work on the machine, wall-clock rates understate a quiet run;
+/// tokens per CPU-second do not.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
 fn distinct(ids: &[i64]) -> usize {
     let mut v = ids.to_vec();
     v.sort_unstable();
@@ -126,6 +138,10 @@ struct Run {
     seconds_per_step: f64,
     /// Mean per-step phase times.
     phases: StepTiming,
+    /// Process CPU seconds per step (all threads).
+    cpu_s_per_step: Option<f64>,
+    /// Training tokens per CPU-second.
+    tokens_per_cpu_s: Option<f64>,
     /// Of the forward, the generator alone (Leviathan), seconds per step.
     generator_forward: Option<f64>,
     loss_first: f64,
@@ -195,6 +211,7 @@ impl Bench<'_> {
             loss_first = loss;
         }
         let mut sum = StepTiming::default();
+        let cpu0 = process_cpu_seconds();
         for _ in 0..self.args.steps {
             let (m, loss, t) = timed_train_step(
                 model,
@@ -208,6 +225,7 @@ impl Bench<'_> {
             sum.add(&t);
         }
         let n = self.args.steps.max(1) as f64;
+        let cpu = process_cpu_seconds().zip(cpu0).map(|(b, a)| (b - a) / n);
         let phases = StepTiming {
             forward: sum.forward / n,
             backward: sum.backward / n,
@@ -220,6 +238,8 @@ impl Bench<'_> {
             tokens_per_s: tokens / phases.total(),
             seconds_per_step: phases.total(),
             phases,
+            cpu_s_per_step: cpu,
+            tokens_per_cpu_s: cpu.map(|c| tokens / c),
             generator_forward: None,
             loss_first,
             loss_last,
@@ -461,8 +481,8 @@ fn human(r: &Value) -> String {
         c["steps"]
     );
     s.push_str(&format!(
-        "{:<10} {:>13} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9}\n",
-        "model", "params", "tokens/s", "s/step", "fwd", "bwd", "update", "gen fwd"
+        "{:<10} {:>13} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}\n",
+        "model", "params", "tokens/s", "s/step", "fwd", "bwd", "update", "gen fwd", "tokens/cpu-s"
     ));
     for arch in ["dense", "leviathan"] {
         let m = &r[arch];
@@ -471,7 +491,7 @@ fn human(r: &Value) -> String {
             .as_f64()
             .map_or(String::from("-"), |v| format!("{v:.3}"));
         s.push_str(&format!(
-            "{:<10} {:>13} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9}\n",
+            "{:<10} {:>13} {:>10.0} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>9} {:>11.0}\n",
             arch,
             m["params"],
             m["tokens_per_s"].as_f64().unwrap_or(f64::NAN),
@@ -480,6 +500,7 @@ fn human(r: &Value) -> String {
             p["backward"].as_f64().unwrap_or(f64::NAN),
             p["update"].as_f64().unwrap_or(f64::NAN),
             gen_fwd,
+            m["tokens_per_cpu_s"].as_f64().unwrap_or(f64::NAN),
         ));
     }
     if !r["peer"].is_null() {
