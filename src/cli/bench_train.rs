@@ -45,6 +45,18 @@ pub struct BenchTrainArgs {
     /// Generator preset.
     #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
     pub preset: String,
+    /// Override the generator's seed width d_seed (smaller CPU-scale generators).
+    #[arg(long)]
+    pub d_seed: Option<usize>,
+    /// Override the generator's head count h.
+    #[arg(long)]
+    pub gen_heads: Option<usize>,
+    /// Override the generator's knot count κ.
+    #[arg(long)]
+    pub knots: Option<usize>,
+    /// Override the generator's modes per head r.
+    #[arg(long)]
+    pub modes: Option<usize>,
     /// Token ids per step: `zipf` (exponent 1, like text: repeated ids) or `uniform` (the peer's).
     #[arg(long, default_value = "zipf", value_parser = ["zipf", "uniform"])]
     pub data: String,
@@ -444,7 +456,9 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
         };
         let dense_tps = r["dense"]["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
         let lev_tps = r["leviathan"]["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
-        r["config"] = json!({"vocab": vocab, "d_model": d, "n_layers": layers, "n_heads": args.heads,
+        let g = bench.generator()?;
+        r["config"] = json!({"generator": {"digits": g.digits, "d_seed": g.d_seed, "heads": g.heads,
+            "knots": g.knots, "modes": g.modes, "chunk_tokens": g.chunk_tokens}, "vocab": vocab, "d_model": d, "n_layers": layers, "n_heads": args.heads,
             "d_ff": peer_d_ff(d), "seq": args.seq, "batch": args.batch, "steps": args.steps,
             "warmup": args.warmup, "data": args.data, "distinct_ids_per_step": n_distinct, "device": device.to_string()});
         r["leviathan_step_overhead"] = json!(dense_tps / lev_tps - 1.0);
