@@ -177,11 +177,13 @@ impl Bench<'_> {
     }
 
     fn generator(&self) -> anyhow::Result<GeneratorConfig> {
-        Ok(GeneratorConfig::preset(
-            &self.args.preset,
-            self.vocab,
-            self.d,
-        )?)
+        let mut g = GeneratorConfig::preset(&self.args.preset, self.vocab, self.d)?;
+        g.d_seed = self.args.d_seed.unwrap_or(g.d_seed);
+        g.heads = self.args.gen_heads.unwrap_or(g.heads);
+        g.knots = self.args.knots.unwrap_or(g.knots);
+        g.modes = self.args.modes.unwrap_or(g.modes);
+        g.validate()?;
+        Ok(g)
     }
 
     /// Inputs and next-token targets of one step.
@@ -494,6 +496,11 @@ fn human(r: &Value) -> String {
         c["data"].as_str().unwrap_or(""),
         c["steps"]
     );
+    let g = &c["generator"];
+    s.push_str(&format!(
+        "generator: k={} d_seed={} h={} kappa={} r={}\n",
+        g["digits"], g["d_seed"], g["heads"], g["knots"], g["modes"]
+    ));
     s.push_str(&format!(
         "{:<10} {:>13} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>11}\n",
         "model", "params", "tokens/s", "s/step", "fwd", "bwd", "update", "gen fwd", "tokens/cpu-s"
