@@ -18,8 +18,8 @@ use crate::{Error, Result};
 /// experiment has a probability near 5e-5.
 pub const ID_LEN: usize = 10;
 
-/// What a step does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// What a step does (ordered as the pipeline runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepKind {
     /// Fingerprints the corpus folder.
