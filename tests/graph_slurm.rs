@@ -1,0 +1,259 @@
+//! The Slurm executor against a real single-node Slurm (started by `.ci/slurm up` when
+//! `sbatch` is installed but no cluster answers): a tiny grid runs as a job array plus an
+//! afterok analysis job and ends with every cell succeeded and a report. The experiment's
+//! name and job name hold shell code (`; touch PWNED`), which must reach no shell as code.
+//! Skipped, with a printed reason, only when `sbatch` is absent and LADDER_REQUIRE_SLURM is
+//! unset.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use ladder::graph::exec::slurm::{array_script, post_script, shell_quote};
+use ladder::graph::status::read_status;
+
+fn have(cmd: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {cmd}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+fn cluster_up() -> bool {
+    Command::new("sinfo")
+        .args(["-h", "-o", "%t"])
+        .output()
+        .is_ok_and(|o| o.status.success() && String::from_utf8_lossy(&o.stdout).contains("idle"))
+}
+
+fn ci_slurm(action: &str) -> bool {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/slurm");
+    Command::new(script)
+        .arg(action)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Makes sure a cluster answers; returns whether this test started it (and must stop it).
+fn ensure_slurm() -> Option<bool> {
+    let required = std::env::var_os("LADDER_REQUIRE_SLURM").is_some();
+    if !have("sbatch") && !required {
+        println!(
+            "SKIPPED: sbatch is not installed (run .ci/slurm up, or set LADDER_REQUIRE_SLURM=1 to make this an error)"
+        );
+        return None;
+    }
+    if cluster_up() {
+        return Some(false);
+    }
+    assert!(
+        ci_slurm("up") && cluster_up(),
+        "could not start a single-node Slurm with .ci/slurm up"
+    );
+    Some(true)
+}
+
+#[test]
+fn generated_scripts_keep_hostile_paths_as_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A folder name that is shell code in every way we know.
+    let evil = tmp
+        .path()
+        .join("a; touch PWNED $(touch PWNED2) `touch PWNED3` 'q\" \\");
+    std::fs::create_dir_all(&evil).unwrap();
+    let exe = evil.join("fake ladder");
+    let args_out = tmp.path().join("args.txt");
+    std::fs::write(
+        &exe,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done > {}\n",
+            shell_quote(&args_out.to_string_lossy())
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&exe).status().unwrap();
+    let spec = evil.join("x; rm -rf ~.toml");
+    let tasks = evil.join("cells.txt");
+    std::fs::write(&tasks, "train-0123456789\ntrain-abcdef0123\n").unwrap();
+
+    let script = evil.join("cells.sh");
+    std::fs::write(&script, array_script(&exe, &spec, &tasks)).unwrap();
+    let st = Command::new("bash")
+        .arg(&script)
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .current_dir(tmp.path())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let args = std::fs::read_to_string(&args_out).unwrap();
+    assert_eq!(
+        args,
+        format!("run-step\n{}\ntrain-abcdef0123\n", spec.display())
+    );
+
+    std::fs::write(&script, post_script(&exe, &spec)).unwrap();
+    assert!(
+        Command::new("bash")
+            .arg(&script)
+            .current_dir(tmp.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let args = std::fs::read_to_string(&args_out).unwrap();
+    assert!(
+        args.starts_with(&format!("run\n{}\n--executor\nlocal\n", spec.display())),
+        "{args}"
+    );
+
+    for name in ["PWNED", "PWNED2", "PWNED3"] {
+        assert!(
+            !tmp.path().join(name).exists() && !evil.join(name).exists(),
+            "{name} was created"
+        );
+    }
+}
+
+fn pwned(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for e in walk(dir) {
+        if e.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("PWNED"))
+        {
+            found.push(e);
+        }
+    }
+    found
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn tiny_grid_runs_through_slurm() {
+    let Some(started) = ensure_slurm() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("experiments")).unwrap();
+    std::fs::create_dir_all(root.join("analysis")).unwrap();
+    std::fs::write(
+        root.join("analysis/a.toml"),
+        "law = \"n\"\nbootstrap = 0\nrollout = false\n",
+    )
+    .unwrap();
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/moby-dick");
+    let name = "s; touch PWNED";
+    let spec = format!(
+        r#"name = "{name}"
+analysis = "a"
+[data]
+corpus = "{}"
+[grid]
+arches = ["dense"]
+sizes = [{{ d_model = 16, n_layers = 1, n_heads = 2 }}, {{ d_model = 24, n_layers = 1, n_heads = 2 }}, {{ d_model = 32, n_layers = 1, n_heads = 2 }}]
+[model]
+seq_len = 16
+[train]
+micro_batch = 4
+batch_tokens = 64
+tokens = 256
+[eval]
+count = 2
+tokens = 64
+[executor]
+kind = "slurm"
+[executor.slurm]
+job_name = "j; touch PWNED_JOB"
+throttle = 2
+time = "00:10:00"
+"#,
+        corpus.display()
+    );
+    let path = root.join("experiments/s.toml");
+    std::fs::write(&path, spec).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .arg("run")
+        .arg(&path)
+        .env_remove("LADDER_TRAIN_EXE")
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if started {
+        ci_slurm("down");
+    }
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("array job") && text.contains("analysis job"),
+        "{text}"
+    );
+    assert!(text.contains("3 cells, at most 2 at once"), "{text}");
+    let runs = root.join("runs").join(name);
+    let cells: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("train-")
+        })
+        .collect();
+    assert_eq!(cells.len(), 3);
+    for c in &cells {
+        let s = read_status(c).unwrap();
+        assert_eq!(
+            (s.status.as_str(), s.starts()),
+            ("succeeded", 1),
+            "{}",
+            c.display()
+        );
+    }
+    let report = read_status(
+        &std::fs::read_dir(&runs)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("report-")
+            })
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report.status.as_str(), "succeeded");
+    // The analysis ran inside the afterok job, not in the orchestrator.
+    assert!(
+        !report
+            .events
+            .iter()
+            .any(|e| e.owner.ends_with(&format!(":{}", std::process::id())))
+    );
+    assert!(root.join("reports").join(name).join("REPORT.md").is_file());
+    assert!(pwned(root).is_empty(), "{:?}", pwned(root));
+    assert!(
+        pwned(&std::env::temp_dir())
+            .iter()
+            .all(|p| !p.starts_with(root))
+    );
+}
