@@ -1,6 +1,7 @@
 //! The committed corpus through `prepare` into a token store and back: manifest figures,
-//! ids equal to encoding each chapter whole, compaction, byte lengths for bits-per-byte,
-//! the training frequency table, and the errors a damaged store gives.
+//! ids equal to encoding each chapter whole and, byte for byte, to Python tiktoken's,
+//! compaction, byte lengths for bits-per-byte, the training frequency table, and the errors
+//! a damaged store gives.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -240,4 +241,72 @@ fn damaged_or_missing_stores_are_clear_errors() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("bad.txt") && err.contains("UTF-8"), "{err}");
+}
+
+#[test]
+fn store_files_match_python_tiktoken_byte_for_byte() {
+    // Python tiktoken 0.14.0: for each split, the chapters in file-name order, each as
+    // `encode_ordinary(text) + [eot_token]`, written as little-endian u32: these are the
+    // sha256s and lengths of those bytes (and of the distinct ids over both splits, which is
+    // what the compacted vocabulary keeps).
+    let reference = [
+        (
+            TokenizerName::O200kBase,
+            (
+                85_712,
+                "220155e96d19443de9bf8b5013b01bca3d078100047c0d15b9cee0791076290f",
+            ),
+            (
+                17_043,
+                "ce9e507173720261e67bdf375b90edfa8dccbad89c61f3725beea371b4523c86",
+            ),
+            11_227,
+        ),
+        (
+            TokenizerName::Cl100kBase,
+            (
+                86_673,
+                "b8f5c1456e087dfd85bf32250c5f7ecd22abc923f2263f3c078ed44176d52d8f",
+            ),
+            (
+                17_212,
+                "8121f434315f1ea639d8d648cee344cc11db2d6f057796bc2d140b6294e9e173",
+            ),
+            10_898,
+        ),
+        (
+            TokenizerName::R50kBase,
+            (
+                88_679,
+                "f88f8bb568382df4c94a574e3820e1b8084b7fff48e0f21b591da98770684e3d",
+            ),
+            (
+                17_430,
+                "0495ac0c25555bdb7a4ad7dffdcdd8a8837b33deca929bd0aab42cba172c7cf2",
+            ),
+            10_717,
+        ),
+    ];
+    for (name, train, val, distinct) in reference {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = PrepareOptions {
+            tokenizer: name,
+            compact: true,
+            progress: false,
+        };
+        let prepared = prepare(&moby_dick(), dir.path(), opts).unwrap();
+        assert_eq!(prepared.manifest.vocab_size, distinct, "{name}");
+        // The compacted files hold compact ids: map them back before comparing bytes.
+        let store = TokenStore::open(dir.path()).unwrap();
+        let c = store.compaction().unwrap().unwrap();
+        for (split, (tokens, sha)) in [("train", train), ("val", val)] {
+            let ids = store.tokens(split).unwrap().to_vec();
+            let bytes: Vec<u8> = ids
+                .iter()
+                .flat_map(|&id| c.original(id).unwrap().to_le_bytes())
+                .collect();
+            assert_eq!(ids.len(), tokens, "{name} {split}");
+            assert_eq!(sha256_hex(&bytes), sha, "{name} {split}");
+        }
+    }
 }
