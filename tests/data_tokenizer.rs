@@ -121,3 +121,39 @@ fn compaction_renumbers_in_original_order_and_round_trips() {
     let back: Vec<u32> = compact.iter().map(|&id| c.original(id).unwrap()).collect();
     assert_eq!(back, ids);
 }
+
+#[test]
+fn byte_length_of_every_id_matches_python_tiktoken() {
+    // Python tiktoken 0.14.0: len(decode_single_token_bytes(i)) for i in range(n_vocab),
+    // 0 for specials and unused ids, as little-endian u32s: sum and sha256.
+    let reference = [
+        (
+            TokenizerName::O200kBase,
+            1_397_670,
+            "f7d324ac9f0ea01a50e08be2edb122c36e0ca3a52f01f75278d7041babfc14dc",
+        ),
+        (
+            TokenizerName::Cl100kBase,
+            643_830,
+            "c7804e58da1ffde61027bfa7e9ccc6a4c25a0c84d1cb600c8e26da9dd149b59b",
+        ),
+        (
+            TokenizerName::R50kBase,
+            320_814,
+            "a457df4602c314415d2a65c1805024e27daba3e88ee40f7f69beb1bb9f0a8cc9",
+        ),
+    ];
+    for (name, sum, sha) in reference {
+        let t = Tokenizer::new(name);
+        let lengths: Vec<u32> = (0..name.n_vocab())
+            .map(|id| t.token_bytes(id) as u32)
+            .collect();
+        assert_eq!(
+            lengths.iter().map(|&l| l as u64).sum::<u64>(),
+            sum,
+            "{name}"
+        );
+        let bytes: Vec<u8> = lengths.iter().flat_map(|l| l.to_le_bytes()).collect();
+        assert_eq!(ladder::data::corpus::sha256_hex(&bytes), sha, "{name}");
+    }
+}
