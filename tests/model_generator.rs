@@ -162,7 +162,6 @@ fn all_strategies_and_chunkings_give_the_same_embeddings() {
     assert_ne!(&want[0..d], &want[d..2 * d]);
 }
 
-
 /// Σ E·W for a fixed W: a scalar whose gradient reaches every generator parameter.
 fn objective(g: &Generator<AD>, tokens: &[i64], w: &Tensor<AD, 3>) -> Tensor<AD, 1> {
     (g.forward(ids(tokens)) * w.clone()).sum()

@@ -4,7 +4,10 @@ use ladder::model::vocab::{self, O200K_BASE_N_VOCAB};
 
 #[test]
 fn o200k_base_size_matches_tiktoken_rs() {
-    assert_eq!(vocab::o200k_base_n_vocab_from_tiktoken(), O200K_BASE_N_VOCAB);
+    assert_eq!(
+        vocab::o200k_base_n_vocab_from_tiktoken(),
+        O200K_BASE_N_VOCAB
+    );
 }
 
 #[test]
