@@ -160,9 +160,10 @@ mod tests {
 
     #[test]
     fn nnls_clamps_a_negative_coefficient_to_zero() {
-        // y = 2 - 0.5 x: the unconstrained slope is negative, NNLS must set it to 0.
+        // y = 5 - 0.5 x: the unconstrained slope is negative, NNLS must set it to 0 and keep
+        // the intercept at the mean (2.75).
         let x: Vec<f64> = (0..10).map(|i| i as f64).collect();
-        let y: Vec<f64> = x.iter().map(|v| 2.0 - 0.5 * v).collect();
+        let y: Vec<f64> = x.iter().map(|v| 5.0 - 0.5 * v).collect();
         let (c, _) = nnls(&[vec![1.0; 10], x], &y);
         assert_eq!(c[1], 0.0);
         assert!((c[0] - y.iter().sum::<f64>() / 10.0).abs() < 1e-9);

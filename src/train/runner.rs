@@ -14,7 +14,7 @@ use burn::module::{AutodiffModule, ModuleVisitor, Param, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, Optimizer};
 use burn::record::{FullPrecisionSettings, NamedMpkFileRecorder, Recorder};
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{ElementConversion, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use super::eval::{EvalResult, EvalSet};
@@ -25,7 +25,7 @@ use crate::data::batcher::{Batcher, DataPosition};
 use crate::data::store::TokenStore;
 use crate::model::backend::{DeviceKind, OnBackend, run_on};
 use crate::model::count::{self, Count};
-use crate::model::step::{clip_global_norm, lm_loss};
+use crate::model::step::{clip_global_norm, loss_and_grads};
 use crate::model::{
     BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, materialize,
 };
@@ -35,6 +35,8 @@ use crate::{Error, Result};
 /// Where a run keeps its checkpoints, inside its output directory.
 pub const CHECKPOINT_DIR: &str = "checkpoints";
 const LATEST: &str = "LATEST";
+/// Logits per chunk of the fused head + cross-entropy (model::step): bounds its memory.
+const HEAD_CHUNK_ELEMS: usize = 1 << 25;
 pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// The loop's own state, saved with every checkpoint.
@@ -143,6 +145,22 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for SplitNoDecay<'_> {
             self.exempt.register::<B::InnerBackend, D>(param.id, g);
         }
     }
+}
+
+/// Multiplies every gradient by `factor`.
+fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &mut GradientsParams, factor: f64) {
+    struct Scale<'a> {
+        grads: &'a mut GradientsParams,
+        factor: f64,
+    }
+    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
+                self.grads.register::<B::InnerBackend, D>(param.id, g * self.factor);
+            }
+        }
+    }
+    model.visit(&mut Scale { grads, factor });
 }
 
 /// Parameter ids exempt from weight decay (for tests and the record).
@@ -371,24 +389,13 @@ where
             let batch = batcher.next_batch();
             let cols = batch.cols;
             let (inputs, targets): (Vec<i64>, Vec<i64>) = (
-                batch
-                    .tokens
-                    .chunks(cols)
-                    .flat_map(|r| r[..seq].iter().map(|&x| x as i64))
-                    .collect(),
-                batch
-                    .tokens
-                    .chunks(cols)
-                    .flat_map(|r| r[1..].iter().map(|&x| x as i64))
-                    .collect(),
+                batch.tokens.chunks(cols).flat_map(|r| r[..seq].iter().map(|&x| x as i64)).collect(),
+                batch.tokens.chunks(cols).flat_map(|r| r[1..].iter().map(|&x| x as i64)).collect(),
             );
-            let inputs =
-                Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch.rows, seq]), device);
-            let targets =
-                Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [batch.rows, seq]), device);
-            let loss = lm_loss(model.logits(inputs), targets);
-            loss_sum += loss.clone().into_scalar().elem::<f64>();
-            let grads = GradientsParams::from_grads((loss / accum as f64).backward(), &model);
+            let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch.rows, seq]), device);
+            let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [batch.rows, seq]), device);
+            let (loss, grads) = loss_and_grads(&model, inputs, targets, HEAD_CHUNK_ELEMS);
+            loss_sum += loss;
             acc.accumulate(&model, grads);
         }
         let loss = loss_sum / accum as f64;
@@ -405,6 +412,10 @@ where
             return Ok(record);
         }
         let mut grads = acc.grads();
+        if accum > 1 {
+            // The accumulator sums the micro-batches' mean-loss gradients; the step wants their mean.
+            scale_grads::<B, M>(&model, &mut grads, 1.0 / accum as f64);
+        }
         let max_norm = if t.clip_norm > 0.0 {
             t.clip_norm
         } else {
@@ -444,7 +455,9 @@ where
 
         let last = state.step == total_steps;
         if state.tokens >= state.next_eval_tokens || last {
-            let result = task.eval.evaluate(&model.valid(), device, micro);
+            // Bound the logits an evaluation batch materialises, as the fused head does.
+            let eval_batch = (HEAD_CHUNK_ELEMS / (seq * cell.model.vocab).max(1)).clamp(1, micro.max(1) * 4);
+            let result = task.eval.evaluate(&model.valid(), device, eval_batch);
             state.rows.push(result_row(
                 cell,
                 &count,
