@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn ladder(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ladder")).args(args).output().expect("the binary runs")
+    Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .args(args)
+        .output()
+        .expect("the binary runs")
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -19,7 +22,10 @@ fn assert_one_line_error(out: &Output, needles: &[&str]) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "stderr: {err}");
     assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("backtrace"),
+        "{err}"
+    );
     for n in needles {
         assert!(err.contains(n), "{err:?} lacks {n:?}");
     }
@@ -33,7 +39,11 @@ fn two_arch_csv() -> String {
         let n = 1e6 * 2f64.powi(i);
         let dense = 2.0 + 300.0 * n.powf(-0.3);
         let lev = 2.0 + 300.0 * (1.5 * n).powf(-0.3);
-        s += &format!("dense,{n},{},{dense}\nleviathan,{n},{},{lev}\n", 20.0 * n, 20.0 * n);
+        s += &format!(
+            "dense,{n},{},{dense}\nleviathan,{n},{},{lev}\n",
+            20.0 * n,
+            20.0 * n
+        );
     }
     s
 }
@@ -42,35 +52,89 @@ fn two_arch_csv() -> String {
 fn fit_json_has_the_documented_shape() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.csv", &two_arch_csv());
-    let out = ladder(&["fit", "--table", t.to_str().unwrap(), "--law", "n", "--arch", "dense", "--bootstrap", "20", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ladder(&[
+        "fit",
+        "--table",
+        t.to_str().unwrap(),
+        "--law",
+        "n",
+        "--arch",
+        "dense",
+        "--bootstrap",
+        "20",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["law"], "n");
-    assert!((v["params"]["E"].as_f64().unwrap() - 2.0).abs() < 1e-3, "{v}");
-    assert!((v["params"]["alpha"].as_f64().unwrap() - 0.3).abs() < 1e-3, "{v}");
+    assert!(
+        (v["params"]["E"].as_f64().unwrap() - 2.0).abs() < 1e-3,
+        "{v}"
+    );
+    assert!(
+        (v["params"]["alpha"].as_f64().unwrap() - 0.3).abs() < 1e-3,
+        "{v}"
+    );
     assert!(v["params"].get("B").is_none() && v["params"].get("beta").is_none());
-    for key in ["objective", "grad_norm", "n_points", "starts", "failed_starts", "intervals", "manifest"] {
+    for key in [
+        "objective",
+        "grad_norm",
+        "n_points",
+        "starts",
+        "failed_starts",
+        "intervals",
+        "manifest",
+    ] {
         assert!(v.get(key).is_some(), "missing {key}: {v}");
     }
     assert_eq!(v["n_points"], 6);
     assert_eq!(v["manifest"]["delta"], 1e-3);
-    assert!(v["intervals"]["E"]["lo"].as_f64().unwrap() <= v["intervals"]["E"]["hi"].as_f64().unwrap());
+    assert!(
+        v["intervals"]["E"]["lo"].as_f64().unwrap() <= v["intervals"]["E"]["hi"].as_f64().unwrap()
+    );
 }
 
 #[test]
 fn multiplier_json_recovers_the_planted_ratio() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.csv", &two_arch_csv());
-    let out = ladder(&["multiplier", "--table", t.to_str().unwrap(), "--law", "n", "--bootstrap", "20", "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ladder(&[
+        "multiplier",
+        "--table",
+        t.to_str().unwrap(),
+        "--law",
+        "n",
+        "--bootstrap",
+        "20",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
     for r in rows {
         assert_eq!(r["arch"], "leviathan");
         assert_eq!(r["unbounded"], false);
-        assert!((r["multiplier"].as_f64().unwrap() - 1.5).abs() < 0.01, "{r}");
-        for key in ["n_params", "tokens", "n_eq", "lo", "hi", "unbounded_fraction"] {
+        assert!(
+            (r["multiplier"].as_f64().unwrap() - 1.5).abs() < 0.01,
+            "{r}"
+        );
+        for key in [
+            "n_params",
+            "tokens",
+            "n_eq",
+            "lo",
+            "hi",
+            "unbounded_fraction",
+        ] {
             assert!(r.get(key).is_some(), "missing {key}: {r}");
         }
     }
@@ -82,10 +146,25 @@ fn multiplier_json_recovers_the_planted_ratio() {
 fn human_output_is_an_aligned_table() {
     let dir = tempfile::tempdir().unwrap();
     let t = write(dir.path(), "t.csv", &two_arch_csv());
-    let out = ladder(&["fit", "--table", t.to_str().unwrap(), "--law", "n", "--bootstrap", "0"]);
+    let out = ladder(&[
+        "fit",
+        "--table",
+        t.to_str().unwrap(),
+        "--law",
+        "n",
+        "--bootstrap",
+        "0",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("arch dense") && text.contains("arch leviathan"), "{text}");
-    assert!(text.lines().any(|l| l.starts_with("alpha ") && l.contains("0.3000")), "{text}");
+    assert!(
+        text.contains("arch dense") && text.contains("arch leviathan"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("alpha ") && l.contains("0.3000")),
+        "{text}"
+    );
 }
 
 #[test]
@@ -93,27 +172,77 @@ fn bad_tables_give_one_clear_error_line() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     let cases: Vec<(&str, String, Vec<&str>)> = vec![
-        ("missing.csv", "arch,n_params,val_loss\ndense,1e6,3.0\ndense,2e6,2.9\n".into(), vec!["missing.csv", "tokens"]),
-        ("nan.csv", "N,D,loss\n1e6,2e7,3.0\n2e6,4e7,NaN\n4e6,8e7,2.5\n".into(), vec!["row 2", "NaN", "finite"]),
-        ("neg.csv", "N,D,loss\n1e6,2e7,3.0\n2e6,4e7,-2.0\n4e6,8e7,2.5\n".into(), vec!["row 2", "positive"]),
-        ("zero_n.csv", "N,D,loss\n0,2e7,3.0\n2e6,4e7,2.9\n4e6,8e7,2.5\n".into(), vec!["row 1", "`N`", "positive"]),
+        (
+            "missing.csv",
+            "arch,n_params,val_loss\ndense,1e6,3.0\ndense,2e6,2.9\n".into(),
+            vec!["missing.csv", "tokens"],
+        ),
+        (
+            "nan.csv",
+            "N,D,loss\n1e6,2e7,3.0\n2e6,4e7,NaN\n4e6,8e7,2.5\n".into(),
+            vec!["row 2", "NaN", "finite"],
+        ),
+        (
+            "neg.csv",
+            "N,D,loss\n1e6,2e7,3.0\n2e6,4e7,-2.0\n4e6,8e7,2.5\n".into(),
+            vec!["row 2", "positive"],
+        ),
+        (
+            "zero_n.csv",
+            "N,D,loss\n0,2e7,3.0\n2e6,4e7,2.9\n4e6,8e7,2.5\n".into(),
+            vec!["row 1", "`N`", "positive"],
+        ),
         ("empty.csv", "N,D,loss\n".into(), vec!["empty"]),
-        ("one.csv", "N,D,loss\n1e6,2e7,3.0\n".into(), vec!["1 usable row", "at least 2"]),
-        ("text.csv", "N,D,loss\n1e6,2e7,abc\n2e6,4e7,2.9\n".into(), vec!["`loss`", "expected a number"]),
+        (
+            "one.csv",
+            "N,D,loss\n1e6,2e7,3.0\n".into(),
+            vec!["1 usable row", "at least 2"],
+        ),
+        (
+            "text.csv",
+            "N,D,loss\n1e6,2e7,abc\n2e6,4e7,2.9\n".into(),
+            vec!["`loss`", "expected a number"],
+        ),
         ("table.txt", "N,D,loss\n".into(), vec![".csv or .parquet"]),
     ];
     for (name, text, needles) in cases {
         let t = write(p, name, &text);
-        let out = ladder(&["fit", "--table", t.to_str().unwrap(), "--law", "n", "--bootstrap", "0"]);
+        let out = ladder(&[
+            "fit",
+            "--table",
+            t.to_str().unwrap(),
+            "--law",
+            "n",
+            "--bootstrap",
+            "0",
+        ]);
         assert_one_line_error(&out, &needles);
     }
     let out = ladder(&["fit", "--table", p.join("absent.csv").to_str().unwrap()]);
     assert_one_line_error(&out, &["absent.csv"]);
-    let t = write(p, "few.csv", "N,D,loss\n1e6,2e7,3.0\n2e6,4e7,2.9\n4e6,8e7,2.5\n");
-    let out = ladder(&["fit", "--table", t.to_str().unwrap(), "--law", "nd", "--bootstrap", "0"]);
+    let t = write(
+        p,
+        "few.csv",
+        "N,D,loss\n1e6,2e7,3.0\n2e6,4e7,2.9\n4e6,8e7,2.5\n",
+    );
+    let out = ladder(&[
+        "fit",
+        "--table",
+        t.to_str().unwrap(),
+        "--law",
+        "nd",
+        "--bootstrap",
+        "0",
+    ]);
     assert_one_line_error(&out, &["3 points", "5 parameters"]);
     let t = write(p, "arch.csv", &two_arch_csv());
-    let out = ladder(&["multiplier", "--table", t.to_str().unwrap(), "--reference", "gpt"]);
+    let out = ladder(&[
+        "multiplier",
+        "--table",
+        t.to_str().unwrap(),
+        "--reference",
+        "gpt",
+    ]);
     assert_one_line_error(&out, &["no rows of arch `gpt`", "dense"]);
 }
 

@@ -10,7 +10,8 @@ use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
 
 fn chinchilla() -> FitInput {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/chinchilla_epoch_svg_extracted.csv");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/chinchilla_epoch_svg_extracted.csv");
     table::load_points(&path).unwrap().exclude_top(5).unwrap()
 }
 
@@ -19,7 +20,10 @@ fn rel(a: f64, b: f64) -> f64 {
 }
 
 fn spec(kind: LawKind) -> FitSpec {
-    FitSpec { bootstrap: 0, ..FitSpec::new(kind) }
+    FitSpec {
+        bootstrap: 0,
+        ..FitSpec::new(kind)
+    }
 }
 
 #[test]
@@ -32,7 +36,11 @@ fn chinchilla_matches_besiroglu_not_hoffmann() {
     assert!(rel(p.alpha, 0.3478) < 0.01, "alpha {}", p.alpha);
     assert!(rel(p.beta.unwrap(), 0.3658) < 0.01, "beta {:?}", p.beta);
     // No worse than the SciPy peer's optimum on the same 240 points.
-    assert!(f.objective <= 1.0183e-3 * 1.001, "objective {}", f.objective);
+    assert!(
+        f.objective <= 1.0183e-3 * 1.001,
+        "objective {}",
+        f.objective
+    );
     assert!((p.e - 1.69).abs() > 0.05 && (p.beta.unwrap() - 0.28).abs() > 0.05);
     assert_eq!(f.starts, 4500);
     assert_eq!(f.failed_starts, 0);
@@ -45,7 +53,10 @@ fn averaging_with_loose_tolerance_stops_early_but_summing_does_not() {
     let input = chinchilla();
     let points = LogPoints::new(&input.n(), &input.d(), &input.loss());
     let grid = fit::InitGrid::hoffmann(LawKind::Nd);
-    let loose_mean = SolverOptions { reduction: Reduction::Mean, ..SolverOptions::loose() };
+    let loose_mean = SolverOptions {
+        reduction: Reduction::Mean,
+        ..SolverOptions::loose()
+    };
     let loose_sum = SolverOptions::loose();
     let mean = fit::solve::solve(&points, LawKind::Nd, &loose_mean, &grid).unwrap();
     let sum = fit::solve::solve(&points, LawKind::Nd, &loose_sum, &grid).unwrap();
@@ -53,11 +64,24 @@ fn averaging_with_loose_tolerance_stops_early_but_summing_does_not() {
     let obj = fit::objective::Objective::new(&points, LawKind::Nd, 1e-3, Reduction::Sum);
     let at_mean = obj.value_and_grad(&mean.theta).0;
     let at_sum = obj.value_and_grad(&sum.theta).0;
-    assert!(rel(sum.law.e, 1.8172) < 0.005 && rel(sum.law.alpha, 0.3478) < 0.01, "{:?}", sum.law);
+    assert!(
+        rel(sum.law.e, 1.8172) < 0.005 && rel(sum.law.alpha, 0.3478) < 0.01,
+        "{:?}",
+        sum.law
+    );
     assert!(at_sum <= 1.0183e-3 * 1.001, "{at_sum}");
-    assert!(at_mean > at_sum * 1.01, "mean-fit objective {at_mean} vs {at_sum}");
-    let off = rel(mean.law.e, 1.8172).max(rel(mean.law.alpha, 0.3478)).max(rel(mean.law.beta.unwrap(), 0.3658));
-    assert!(off > 0.01, "the averaged fit should be biased: {:?}", mean.law);
+    assert!(
+        at_mean > at_sum * 1.01,
+        "mean-fit objective {at_mean} vs {at_sum}"
+    );
+    let off = rel(mean.law.e, 1.8172)
+        .max(rel(mean.law.alpha, 0.3478))
+        .max(rel(mean.law.beta.unwrap(), 0.3658));
+    assert!(
+        off > 0.01,
+        "the averaged fit should be biased: {:?}",
+        mean.law
+    );
 }
 
 /// Points on a grid of sizes and token counts from a known law, with multiplicative noise.
@@ -72,14 +96,26 @@ fn surface(law: &Law, arch: &str, noise: f64, seed: u64) -> Vec<Point> {
             let (u1, u2): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random_range(0.0..1.0));
             let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
             let loss = law.predict(n, d) * (noise * z).exp();
-            out.push(Point { label: format!("{arch}-{i}-{j}"), arch: arch.into(), n, d, loss });
+            out.push(Point {
+                label: format!("{arch}-{i}-{j}"),
+                arch: arch.into(),
+                n,
+                d,
+                loss,
+            });
         }
     }
     out
 }
 
 fn input(points: Vec<Point>) -> FitInput {
-    FitInput { source: "synthetic".into(), convention: "N, D, loss", points, excluded: vec![], earlier_checkpoints: 0 }
+    FitInput {
+        source: "synthetic".into(),
+        convention: "N, D, loss",
+        points,
+        excluded: vec![],
+        earlier_checkpoints: 0,
+    }
 }
 
 #[test]
@@ -91,8 +127,14 @@ fn recovers_chinchilla_and_epoch_surfaces_without_noise() {
         let f = fit::fit(&input(surface(&truth, "dense", 0.0, 1)), &spec(LawKind::Nd)).unwrap();
         let p = f.params;
         assert!(rel(p.e, truth.e) < 1e-4, "{p:?} vs {truth:?}");
-        assert!(rel(p.alpha, truth.alpha) < 1e-4 && rel(p.beta.unwrap(), truth.beta.unwrap()) < 1e-4, "{p:?}");
-        assert!(rel(p.a, truth.a) < 1e-3 && rel(p.b.unwrap(), truth.b.unwrap()) < 1e-3, "{p:?}");
+        assert!(
+            rel(p.alpha, truth.alpha) < 1e-4 && rel(p.beta.unwrap(), truth.beta.unwrap()) < 1e-4,
+            "{p:?}"
+        );
+        assert!(
+            rel(p.a, truth.a) < 1e-3 && rel(p.b.unwrap(), truth.b.unwrap()) < 1e-3,
+            "{p:?}"
+        );
         let v = fit::vpnls::vpnls(LawKind::Nd, &f_n(&truth), &f_d(&truth), &f_l(&truth));
         assert!(rel(v.law.alpha, truth.alpha) < 0.01, "vpnls {:?}", v.law);
     }
@@ -111,14 +153,26 @@ fn f_l(t: &Law) -> Vec<f64> {
 #[test]
 fn recovers_a_noisy_surface_with_intervals_covering_the_truth() {
     let truth = Law::nd(1.8172, 482.01, 2085.43, 0.3478, 0.3658);
-    let spec = FitSpec { bootstrap: 200, seed: 3, ..FitSpec::new(LawKind::Nd) };
+    let spec = FitSpec {
+        bootstrap: 200,
+        seed: 3,
+        ..FitSpec::new(LawKind::Nd)
+    };
     let f = fit::fit(&input(surface(&truth, "dense", 0.005, 7)), &spec).unwrap();
     let p = f.params;
     assert!(rel(p.e, truth.e) < 0.02, "{p:?}");
-    assert!(rel(p.alpha, truth.alpha) < 0.1 && rel(p.beta.unwrap(), truth.beta.unwrap()) < 0.1, "{p:?}");
+    assert!(
+        rel(p.alpha, truth.alpha) < 0.1 && rel(p.beta.unwrap(), truth.beta.unwrap()) < 0.1,
+        "{p:?}"
+    );
     for (name, value) in [("E", truth.e), ("alpha", truth.alpha), ("beta", 0.3658)] {
         let i = f.intervals[name];
-        assert!(i.lo <= value && value <= i.hi, "{name}: {value} outside [{}, {}]", i.lo, i.hi);
+        assert!(
+            i.lo <= value && value <= i.hi,
+            "{name}: {value} outside [{}, {}]",
+            i.lo,
+            i.hi
+        );
     }
     assert_eq!(f.bootstrap.as_ref().unwrap().resamples, 200);
 }
@@ -129,12 +183,24 @@ fn recovers_the_n_law() {
     let points: Vec<Point> = (0..7)
         .map(|i| {
             let n = 3e6 * 2.2f64.powi(i);
-            Point { label: i.to_string(), arch: "dense".into(), n, d: 20.0 * n, loss: truth.predict(n, 0.0) }
+            Point {
+                label: i.to_string(),
+                arch: "dense".into(),
+                n,
+                d: 20.0 * n,
+                loss: truth.predict(n, 0.0),
+            }
         })
         .collect();
     let f = fit::fit(&input(points), &spec(LawKind::N)).unwrap();
     assert_eq!(f.starts, 150);
-    assert!(rel(f.params.e, 2.1) < 1e-4 && rel(f.params.alpha, 0.31) < 1e-4 && rel(f.params.a, 350.0) < 1e-3, "{:?}", f.params);
+    assert!(
+        rel(f.params.e, 2.1) < 1e-4
+            && rel(f.params.alpha, 0.31) < 1e-4
+            && rel(f.params.a, 350.0) < 1e-3,
+        "{:?}",
+        f.params
+    );
     assert!(f.params.b.is_none());
 }
 
@@ -142,9 +208,24 @@ fn recovers_the_n_law() {
 fn a_planted_multiplier_is_recovered_from_two_arches() {
     let dense = Law::nd(1.8172, 482.01, 2085.43, 0.3478, 0.3658);
     // The variant is worth 1.8x its parameters: A_v = A (1.8)^-alpha.
-    let variant = Law::nd(1.8172, 482.01 * 1.8f64.powf(-0.3478), 2085.43, 0.3478, 0.3658);
-    let spec = FitSpec { bootstrap: 100, seed: 1, ..FitSpec::new(LawKind::Nd) };
-    let r = fit::multiplier(&input(surface(&dense, "dense", 0.002, 11)), &input(surface(&variant, "leviathan", 0.002, 12)), &spec).unwrap();
+    let variant = Law::nd(
+        1.8172,
+        482.01 * 1.8f64.powf(-0.3478),
+        2085.43,
+        0.3478,
+        0.3658,
+    );
+    let spec = FitSpec {
+        bootstrap: 100,
+        seed: 1,
+        ..FitSpec::new(LawKind::Nd)
+    };
+    let r = fit::multiplier(
+        &input(surface(&dense, "dense", 0.002, 11)),
+        &input(surface(&variant, "leviathan", 0.002, 12)),
+        &spec,
+    )
+    .unwrap();
     assert_eq!(r.rows.len(), 48);
     for row in &r.rows {
         let m = row.multiplier.expect("bounded");
@@ -161,17 +242,33 @@ fn an_unreachable_variant_loss_is_unbounded() {
     // The variant's irreducible loss lies 0.4 nats below the reference's, so its large
     // models reach losses no dense model reaches at the same D.
     let variant = Law::nd(1.4172, 482.01, 2085.43, 0.3478, 0.3658);
-    let spec = FitSpec { bootstrap: 50, seed: 1, ..FitSpec::new(LawKind::Nd) };
-    let r = fit::multiplier(&input(surface(&dense, "dense", 0.0, 1)), &input(surface(&variant, "leviathan", 0.0, 2)), &spec).unwrap();
-    let below = |row: &&fit::MultiplierRow| variant.predict(row.n_params, row.tokens) < dense.floor_at(row.tokens) - 0.02;
-    let above = |row: &&fit::MultiplierRow| variant.predict(row.n_params, row.tokens) > dense.floor_at(row.tokens) + 0.02;
+    let spec = FitSpec {
+        bootstrap: 50,
+        seed: 1,
+        ..FitSpec::new(LawKind::Nd)
+    };
+    let r = fit::multiplier(
+        &input(surface(&dense, "dense", 0.0, 1)),
+        &input(surface(&variant, "leviathan", 0.0, 2)),
+        &spec,
+    )
+    .unwrap();
+    let below = |row: &&fit::MultiplierRow| {
+        variant.predict(row.n_params, row.tokens) < dense.floor_at(row.tokens) - 0.02
+    };
+    let above = |row: &&fit::MultiplierRow| {
+        variant.predict(row.n_params, row.tokens) > dense.floor_at(row.tokens) + 0.02
+    };
     let unreachable: Vec<_> = r.rows.iter().filter(below).collect();
     assert!(unreachable.len() >= 5, "{}", unreachable.len());
     for row in r.rows.iter().filter(above) {
         assert!(!row.unbounded && row.multiplier.unwrap() > 1.0, "{row:?}");
     }
     for row in unreachable {
-        assert!(row.unbounded && row.multiplier.is_none() && row.n_eq.is_none(), "{row:?}");
+        assert!(
+            row.unbounded && row.multiplier.is_none() && row.n_eq.is_none(),
+            "{row:?}"
+        );
         assert!(row.unbounded_fraction.unwrap() > 0.9, "{row:?}");
     }
 }

@@ -16,23 +16,50 @@ fn report_from_the_fixture_table_matches_the_planted_laws() {
     let analysis = dir.path().join("a.toml");
     std::fs::write(&analysis, "law = \"n\"\nbootstrap = 50\nseed = 1\n").unwrap();
     let status = Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args(["report", "--table", fixture().to_str().unwrap(), "--analysis", analysis.to_str().unwrap(), "--out", out.to_str().unwrap()])
+        .args([
+            "report",
+            "--table",
+            fixture().to_str().unwrap(),
+            "--analysis",
+            analysis.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
 
-    let fits: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("fits.json")).unwrap()).unwrap();
+    let fits: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fits.json")).unwrap()).unwrap();
     let dense = &fits["reference"]["fit"]["params"];
     assert!((dense["E"].as_f64().unwrap() - 2.0).abs() < 1e-4, "{dense}");
-    assert!((dense["A"].as_f64().unwrap() - 40.0).abs() < 1e-2, "{dense}");
-    assert!((dense["alpha"].as_f64().unwrap() - 0.25).abs() < 1e-4, "{dense}");
-    let groups: Vec<&str> = fits["multipliers"].as_array().unwrap().iter().map(|g| g["group"].as_str().unwrap()).collect();
+    assert!(
+        (dense["A"].as_f64().unwrap() - 40.0).abs() < 1e-2,
+        "{dense}"
+    );
+    assert!(
+        (dense["alpha"].as_f64().unwrap() - 0.25).abs() < 1e-4,
+        "{dense}"
+    );
+    let groups: Vec<&str> = fits["multipliers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["group"].as_str().unwrap())
+        .collect();
     assert_eq!(groups, ["leviathan/iso_body", "leviathan/isoparametric"]);
     for (g, planted, sizes) in [(0, 1.6, 4), (1, 1.3, 3)] {
         let rows = fits["multipliers"][g]["rows"].as_array().unwrap();
         assert_eq!(rows.len(), sizes, "group {g}");
         for r in rows {
-            assert!((r["multiplier"].as_f64().unwrap() - planted).abs() < 1e-3, "{r}");
+            assert!(
+                (r["multiplier"].as_f64().unwrap() - planted).abs() < 1e-3,
+                "{r}"
+            );
         }
     }
     // The diverged isoparametric cell is listed and not fitted.
@@ -41,8 +68,16 @@ fn report_from_the_fixture_table_matches_the_planted_laws() {
 
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     for section in [
-        "## Setup", "## Cells", "## Fits", "## Effective-parameter multipliers", "## Token efficiency",
-        "## Frequency buckets", "## Rollout check", "## Throughput", "## Against the paper", "## Figures",
+        "## Setup",
+        "## Cells",
+        "## Fits",
+        "## Effective-parameter multipliers",
+        "## Token efficiency",
+        "## Frequency buckets",
+        "## Rollout check",
+        "## Throughput",
+        "## Against the paper",
+        "## Figures",
     ] {
         assert!(md.contains(section), "missing {section}");
     }
@@ -52,9 +87,18 @@ fn report_from_the_fixture_table_matches_the_planted_laws() {
     // L_v(f) = L_v + 0.25 (1/f - 1) over fractions f of its tokens; it crosses dense's final
     // loss between its 0.5 and 1.0 checkpoints: f = 0.5 + (3.3833 - 3.2649) / 0.25 of the way in log
     // tokens, 9.7M * 2^0.4736 = 13.47M, ratio 20M / 13.47M = 1.49.
-    assert!(md.contains("| d64 L2 H4 | 3.2649 | 20M | 13.47M | 1.49x |"), "{md}");
+    assert!(
+        md.contains("| d64 L2 H4 | 3.2649 | 20M | 13.47M | 1.49x |"),
+        "{md}"
+    );
 
-    for fig in ["loss_vs_params", "multiplier", "training_curves", "buckets", "residuals_vs_params"] {
+    for fig in [
+        "loss_vs_params",
+        "multiplier",
+        "training_curves",
+        "buckets",
+        "residuals_vs_params",
+    ] {
         for ext in ["svg", "png"] {
             let p = out.join(format!("{fig}.{ext}"));
             let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
@@ -73,7 +117,15 @@ fn a_report_regenerates_from_its_own_table_slice() {
     let second = dir.path().join("two");
     let run = |table: &std::path::Path, out: &std::path::Path| {
         let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
-            .args(["report", "--table", table.to_str().unwrap(), "--out", out.to_str().unwrap(), "--exp", "x"])
+            .args([
+                "report",
+                "--table",
+                table.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--exp",
+                "x",
+            ])
             .output()
             .unwrap();
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -83,6 +135,11 @@ fn a_report_regenerates_from_its_own_table_slice() {
     let a = std::fs::read_to_string(first.join("fits.json")).unwrap();
     let b = std::fs::read_to_string(second.join("fits.json")).unwrap();
     // Same numbers; only the source path in the manifests may differ.
-    let strip = |s: &str| s.lines().filter(|l| !l.contains("\"source\"")).collect::<Vec<_>>().join("\n");
+    let strip = |s: &str| {
+        s.lines()
+            .filter(|l| !l.contains("\"source\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     assert_eq!(strip(&a), strip(&b));
 }

@@ -41,16 +41,26 @@ fn row(run: &str, arch: &str, step: i64, loss: f64, status: &str) -> ResultRow {
 #[test]
 fn rows_round_trip_through_parquet_and_csv() {
     let dir = tempfile::tempdir().unwrap();
-    let rows = vec![row("a", "dense", 10, 3.5, "succeeded"), row("b", "leviathan", 20, f64::NAN, "diverged")];
+    let rows = vec![
+        row("a", "dense", 10, 3.5, "succeeded"),
+        row("b", "leviathan", 20, f64::NAN, "diverged"),
+    ];
     let stem = dir.path().join("results");
     table::write_rows(&rows, &stem).unwrap();
     for ext in ["parquet", "csv"] {
         let back = table::read_rows(&stem.with_extension(ext)).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!(back[0], rows[0], "{ext}");
-        assert!(back[1].val_loss.is_nan() && back[1].status == "diverged", "{ext}");
+        assert!(
+            back[1].val_loss.is_nan() && back[1].status == "diverged",
+            "{ext}"
+        );
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty());
 }
 
@@ -60,11 +70,15 @@ fn validation_names_every_missing_and_mistyped_column() {
     let p = dir.path().join("bad.csv");
     let df = table::rows_to_frame(&[row("a", "dense", 1, 3.0, "succeeded")]);
     let mut df = df.drop_many(["exp", "seq_len"]);
-    df.with_column(polars::prelude::Column::new("val_loss".into(), vec!["low"])).unwrap();
+    df.with_column(polars::prelude::Column::new("val_loss".into(), vec!["low"]))
+        .unwrap();
     table::write_frame_atomic(&mut df, &p).unwrap();
     let err = table::read_rows(&p).unwrap_err().to_string();
     assert!(err.contains("missing columns: exp, seq_len"), "{err}");
-    assert!(err.contains("`val_loss`") && err.contains("expected a number"), "{err}");
+    assert!(
+        err.contains("`val_loss`") && err.contains("expected a number"),
+        "{err}"
+    );
     assert!(err.contains("bad.csv"), "{err}");
 }
 
@@ -95,7 +109,9 @@ fn a_failed_write_leaves_the_old_table_intact() {
     table::write_rows(&[row("a", "dense", 10, 3.0, "succeeded")], &stem).unwrap();
     let before = std::fs::read(stem.with_extension("csv")).unwrap();
     // A directory where the temp file should go makes the write fail midway.
-    let blocker = dir.path().join(format!(".results.csv.{}.tmp", std::process::id()));
+    let blocker = dir
+        .path()
+        .join(format!(".results.csv.{}.tmp", std::process::id()));
     std::fs::create_dir(&blocker).unwrap();
     let err = table::write_rows(&[row("b", "dense", 10, 2.0, "succeeded")], &stem);
     // Parquet was rewritten; the CSV write failed and the old CSV is untouched.
