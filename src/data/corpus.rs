@@ -8,7 +8,8 @@
 //! A file holds one document, or several separated by a line holding only a form feed
 //! ([`DOC_SEPARATOR`]); the store puts `<|endoftext|>` after each document so no training
 //! window runs from one document into the next without a marker. Files are taken in byte
-//! order of their paths, so the same folder always gives the same token stream.
+//! order of their paths, so the same folder always gives the same token stream. Names
+//! starting with `.` are skipped.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,9 @@ pub const DOC_SEPARATOR: &str = "\n\u{c}\n";
 
 /// The split every prepared corpus must have; frequency tables are counted on it.
 pub const TRAIN_SPLIT: &str = "train";
+
+/// The held-out split `fetch` writes and evaluation reads.
+pub const VAL_SPLIT: &str = "val";
 
 /// One text file of a corpus, read and checked.
 #[derive(Debug, Clone)]
@@ -57,7 +61,7 @@ pub fn list_splits(corpus: &Path) -> Result<Vec<SplitFiles>> {
     for entry in entries {
         let entry = entry.map_err(|e| Error::io(corpus, e))?;
         let path = entry.path();
-        if !path.is_dir() {
+        if !path.is_dir() || is_hidden(&path) {
             continue;
         }
         let mut files = Vec::new();
@@ -82,6 +86,9 @@ pub fn list_splits(corpus: &Path) -> Result<Vec<SplitFiles>> {
 fn collect_txt(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if is_hidden(&path) {
+            continue;
+        }
         if path.is_dir() {
             collect_txt(&path, out)?;
         } else if path.extension().is_some_and(|e| e == "txt") {
@@ -89,6 +96,13 @@ fn collect_txt(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Names starting with `.` are not corpus: `fetch` keeps its package cache in `.packages/`,
+/// which is full of `.txt` files.
+fn is_hidden(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| n.to_string_lossy().starts_with('.'))
 }
 
 /// Reads one corpus file, which must be UTF-8.
@@ -133,6 +147,30 @@ mod tests {
         };
         let docs: Vec<_> = s.documents().collect();
         assert_eq!(docs, ["one\u{c}still one", "two"]);
+    }
+
+    #[test]
+    fn splits_are_the_visible_folders_holding_txt_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for (path, text) in [
+            ("train/b.txt", "b"),
+            ("train/sub/a.txt", "a"),
+            ("train/notes.md", "not text"),
+            ("train/.draft.txt", "hidden"),
+            ("val/c.txt", "c"),
+            (".packages/unpacked/x/data/chapter_1.txt", "cache"),
+            ("tokens-o200k_base/manifest.json", "{}"),
+        ] {
+            let p = root.join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        let splits = list_splits(root).unwrap();
+        let names: Vec<_> = splits.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["train", "val"]);
+        let train: Vec<_> = splits[0].files.iter().map(|f| relative(root, f)).collect();
+        assert_eq!(train, ["train/b.txt", "train/sub/a.txt"]);
     }
 
     #[test]
