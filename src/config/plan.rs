@@ -607,7 +607,7 @@ fn check_size(err: &impl Fn(&str, String) -> Error, key: &str, s: &Size) -> Resu
             "expected a positive integer, got 0".into(),
         ));
     }
-    if s.d_model % s.n_heads != 0 || (s.d_model / s.n_heads) % 2 != 0 {
+    if !s.d_model.is_multiple_of(s.n_heads) || !(s.d_model / s.n_heads).is_multiple_of(2) {
         return Err(err(
             &format!("{key}.n_heads"),
             format!(
