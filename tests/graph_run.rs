@@ -490,3 +490,72 @@ fn malformed_spec_is_one_clear_line() {
         "{err}"
     );
 }
+
+#[test]
+fn a_lost_lease_stops_the_training_process() {
+    use ladder::graph::status::{LeaseFile, hostname, now};
+    let e = Exp::new(&spec(&[(16, 1)], 4096));
+    let child = e
+        .cmd(&["run"])
+        .env("LADDER_LEASE_TTL_S", "2")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut cell = PathBuf::new();
+    wait_for("the cell to train", Duration::from_secs(300), || {
+        let cells = e.steps("train");
+        match cells.first() {
+            Some(c)
+                if read_status(c).is_some_and(|s| s.status.as_str() == "running")
+                    && c.join("metrics.jsonl").is_file() =>
+            {
+                cell = c.clone();
+                true
+            }
+            _ => false,
+        }
+    });
+    let cell_file = cell.join("cell.toml").display().to_string();
+    assert!(!processes_with(&cell_file).is_empty());
+    // Another holder takes the lease (as a second orchestrator would after a stall), and
+    // keeps it alive for a few seconds.
+    let steal = || {
+        let l = LeaseFile {
+            owner: "intruder".into(),
+            host: hostname(),
+            pid: std::process::id(),
+            nonce: "intruder".into(),
+            acquired_at: now(),
+            heartbeat_at: now(),
+            ttl_s: 2.0,
+        };
+        let tmp = cell.join(".lease.test");
+        std::fs::write(&tmp, serde_json::to_string(&l).unwrap()).unwrap();
+        std::fs::rename(&tmp, cell.join("lease")).unwrap();
+    };
+    let t = Instant::now();
+    let mut stopped = false;
+    while t.elapsed() < Duration::from_secs(6) {
+        steal();
+        stopped |= processes_with(&cell_file).is_empty();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(stopped, "the trainer kept running after its lease was lost");
+    // Once the intruder stops renewing, its lease goes stale and the orchestrator resumes.
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("its lease was taken; stopped"), "{text}");
+    let s = e.status(&cell);
+    assert_eq!(
+        (s.status.as_str(), s.starts()),
+        ("succeeded", 2),
+        "{:?}",
+        s.events
+    );
+}
