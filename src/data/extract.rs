@@ -303,6 +303,35 @@ pub(crate) fn rust_docs(root: &Path) -> Result<Vec<Document>> {
     Ok(docs)
 }
 
+pub(crate) fn python_docs(root: &Path) -> Result<Vec<Document>> {
+    let sources = root.join("usr/share/doc/python3.11/html/_sources");
+    let mut files = Vec::new();
+    walk_files(&sources, &mut files)?;
+    files.sort();
+    let mut docs = Vec::new();
+    for path in files {
+        let rel = path.strip_prefix(&sources).unwrap_or(&path);
+        let id: Vec<_> = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect();
+        let id = id.join("/");
+        if id.ends_with(".rst.txt") {
+            docs.push(Document {
+                id,
+                text: read_utf8(&path)?,
+            });
+        }
+    }
+    if docs.len() < 400 {
+        return Err(Error::data(
+            sources,
+            format!("expected ~500 pages, found {}", docs.len()),
+        ));
+    }
+    Ok(docs)
+}
+
 fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = fs::read_dir(dir)
         .map_err(|e| Error::data(dir, format!("expected a folder in the package: {e}")))?;
