@@ -34,6 +34,9 @@ fn ci_slurm(action: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// The Slurm tests share one cluster: one at a time, so one never stops it under another.
+static CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Makes sure a cluster answers; returns whether this test started it (and must stop it).
 fn ensure_slurm() -> Option<bool> {
     let required = std::env::var_os("LADDER_REQUIRE_SLURM").is_some();
@@ -142,6 +145,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn tiny_grid_runs_through_slurm() {
+    let _one_at_a_time = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let Some(started) = ensure_slurm() else {
         return;
     };
@@ -256,4 +260,128 @@ time = "00:10:00"
             .iter()
             .all(|p| !p.starts_with(root))
     );
+}
+
+#[test]
+fn a_requeued_cell_resumes_from_its_checkpoint() {
+    let _one_at_a_time = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(started) = ensure_slurm() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("experiments")).unwrap();
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/moby-dick");
+    let job = format!("ladder-requeue-{}", std::process::id());
+    let spec = format!(
+        r#"name = "rq"
+[data]
+corpus = "{}"
+[grid]
+arches = ["dense"]
+sizes = [{{ d_model = 16, n_layers = 1, n_heads = 2 }}]
+[model]
+seq_len = 16
+[train]
+micro_batch = 4
+batch_tokens = 64
+tokens = 4096
+checkpoint_every = 4
+[eval]
+count = 2
+tokens = 64
+[executor.slurm]
+job_name = "{job}"
+"#,
+        corpus.display()
+    );
+    let path = root.join("experiments/rq.toml");
+    std::fs::write(&path, spec).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .arg("run")
+        .arg(&path)
+        .args(["--executor", "slurm", "--only", "^train-"])
+        .env_remove("LADDER_TRAIN_EXE")
+        .current_dir(root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let runs = root.join("runs/rq");
+    let cell = || {
+        std::fs::read_dir(&runs)
+            .ok()?
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with("train-")
+            })
+    };
+    let t = std::time::Instant::now();
+    let task = loop {
+        assert!(
+            t.elapsed().as_secs() < 300,
+            "the cell never reached a checkpoint under Slurm"
+        );
+        let ckpt = cell().is_some_and(|c| {
+            c.join("checkpoints")
+                .read_dir()
+                .is_ok_and(|mut d| d.next().is_some())
+        });
+        let running = Command::new("squeue")
+            .args(["-h", "-n", &job, "-t", "R", "-o", "%i"])
+            .output()
+            .unwrap();
+        let id = String::from_utf8_lossy(&running.stdout).trim().to_string();
+        if ckpt && !id.is_empty() {
+            break id;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // Requeue the running task (as preemption would) and let it start again at once.
+    assert!(
+        Command::new("scontrol")
+            .args(["requeue", &task])
+            .status()
+            .unwrap()
+            .success()
+    );
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let _ = Command::new("scontrol")
+        .args(["update", &format!("JobId={task}"), "StartTime=now"])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    if started {
+        ci_slurm("down");
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    let c = cell().unwrap();
+    let s = read_status(&c).unwrap();
+    assert_eq!(
+        (s.status.as_str(), s.starts()),
+        ("succeeded", 2),
+        "{:?}",
+        s.events
+    );
+    // Resumed, not retrained: the first progress line (step 3) appears once, and the record holds each
+    // evaluation once.
+    let log = std::fs::read_to_string(c.join("train.log")).unwrap();
+    assert_eq!(log.matches(": step 3/64 ").count(), 1, "{log}");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.join("record.json")).unwrap()).unwrap();
+    let steps: Vec<i64> = record["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["step"].as_i64().unwrap())
+        .collect();
+    assert_eq!(steps, [32, 64]);
 }
