@@ -266,11 +266,15 @@ pub fn bspline_basis<B: Backend>(t: Tensor<B, 3>, knots: usize, normalize: bool)
 /// (−1)^(number of negative factors) · exp(Σ_j log(|φ_j| + ε)). The log-sum keeps a product
 /// of d_seed = 128 factors in range; the parity carries the sign, which |·| loses.
 pub fn separable_product<B: Backend>(factors: Tensor<B, 3>, log_eps: f64) -> Tensor<B, 2> {
-    let [a, _, c] = factors.dims();
+    let [a, j, c] = factors.dims();
+    // Sums over the middle axis as a [1, j]·[j, c] matmul per batch: flex reduces a middle axis
+    // (and expands it again in the backward pass) with strided element iteration, which was
+    // the largest cost of a Leviathan step; the matmul reads the factors contiguously.
+    let ones = Tensor::<B, 3>::ones([1, 1, j], &factors.device());
     // A bool-derived tensor carries no gradient: the sign is piecewise constant.
-    let negatives = factors.clone().lower_elem(0.0).float().sum_dim(1);
+    let negatives = ones.clone().matmul(factors.clone().lower_elem(0.0).float());
     let parity = negatives.remainder_scalar(2.0) * (-2.0) + 1.0;
-    let log_abs = (factors.abs() + log_eps).log().sum_dim(1);
+    let log_abs = ones.matmul((factors.abs() + log_eps).log());
     (log_abs.exp() * parity).reshape([a, c])
 }
 
