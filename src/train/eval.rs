@@ -80,6 +80,8 @@ pub struct EvalSet {
     pub token_bytes: Vec<u32>,
     pub bucket_of: Vec<u16>,
     pub buckets: Buckets,
+    /// Training-split unigram counts, for the baseline.
+    pub counts: Vec<u64>,
 }
 
 impl EvalSet {
@@ -109,7 +111,26 @@ impl EvalSet {
             token_bytes: store.token_bytes()?,
             bucket_of: buckets.assign(&table),
             buckets,
+            counts: table.counts,
         })
+    }
+
+    /// The loss of the training split's unigram distribution (add-one smoothed over the
+    /// vocabulary) on the same predicted tokens: the floor any model that learnt anything
+    /// about context must beat.
+    pub fn unigram_loss(&self) -> f64 {
+        let total: u64 = self.counts.iter().sum();
+        let denom = (total + self.counts.len() as u64) as f64;
+        let cols = self.seq_len + 1;
+        let (mut sum, mut n) = (0.0, 0u64);
+        for w in self.windows.chunks(cols) {
+            for &t in &w[1..] {
+                let c = self.counts.get(t as usize).copied().unwrap_or(0);
+                sum -= ((c + 1) as f64 / denom).ln();
+                n += 1;
+            }
+        }
+        sum / n.max(1) as f64
     }
 
     /// Evaluates `model` in batches of `batch` windows.

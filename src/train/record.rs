@@ -55,6 +55,10 @@ pub struct RunRecord {
     /// a token store).
     #[serde(default)]
     pub buckets: Option<serde_json::Value>,
+    /// Validation loss of the training unigram distribution on the same tokens (a floor any
+    /// model of context must beat).
+    #[serde(default)]
+    pub unigram_loss: Option<f64>,
     /// One row per evaluated checkpoint, in step order; every row carries `status`.
     pub rows: Vec<ResultRow>,
 }

@@ -482,6 +482,7 @@ where
                 status: RunStatus::Running,
                 message: None,
                 buckets: buckets_json(task.eval),
+                unigram_loss: Some(task.eval.unigram_loss()),
                 rows: state.rows.clone(),
             }
             .save(&record_path)?;
@@ -494,6 +495,7 @@ where
     reporter.finish();
     let mut record = finish_record(cell, &count, &mut state, RunStatus::Succeeded, None);
     record.buckets = buckets_json(task.eval);
+    record.unigram_loss = Some(task.eval.unigram_loss());
     record.save(&record_path)?;
     Ok(record)
 }
@@ -530,6 +532,7 @@ fn finish_record(
         status,
         message,
         buckets: None,
+        unigram_loss: None,
         rows: state.rows.clone(),
     }
 }
