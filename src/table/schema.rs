@@ -73,20 +73,32 @@ pub struct ResultRow {
     pub vocab: i64,
     pub seq_len: i64,
     pub tokens: i64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub flops: f64,
     pub step: i64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_loss: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub val_bpb: f64,
     pub bucket_loss: String,
+    #[serde(deserialize_with = "nan_if_null")]
     pub lr: f64,
     pub batch_tokens: i64,
     pub seed: i64,
     pub status: String,
+    #[serde(deserialize_with = "nan_if_null")]
     pub wall_s: f64,
+    #[serde(deserialize_with = "nan_if_null")]
     pub tokens_per_s: f64,
     pub git_commit: String,
     pub config_hash: String,
     pub created_at: String,
+}
+
+/// JSON has no NaN: serde_json writes it as `null`, so `null` reads back as NaN (a diverged
+/// run's missing loss).
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 macro_rules! columns_of {
