@@ -52,7 +52,7 @@ fn cell(store: &Path, arch: &str, steps: u64, lr: f64) -> CellSpec {
             d_ff: Some(64),
             seq_len: 32,
             tie_embeddings: false,
-            generator: (arch == "leviathan").then(|| GeneratorSpec {
+            generator: (arch == "leviathan").then_some(GeneratorSpec {
                 digits: 3,
                 d_seed: 16,
                 heads: 2,
@@ -258,11 +258,17 @@ fn dense_and_leviathan_beat_the_unigram_baseline() {
         spec.train.tokens = 262_144;
         spec.train.warmup_tokens = 8192;
         spec.train.checkpoint_every = 1000;
-        spec.eval = EvalSpec { every_tokens: 65_536, tokens: 4096 };
+        spec.eval = EvalSpec {
+            every_tokens: 65_536,
+            tokens: 4096,
+        };
         let dir = tmp.path().join(arch);
         let rec = train_cell(&write_cell(&dir, &spec), None, Progress::Quiet).unwrap();
         let unigram = rec.unigram_loss.unwrap();
         let last = rec.rows.last().unwrap().val_loss;
-        assert!(last < unigram, "{arch}: val loss {last} does not beat the unigram baseline {unigram}");
+        assert!(
+            last < unigram,
+            "{arch}: val loss {last} does not beat the unigram baseline {unigram}"
+        );
     }
 }

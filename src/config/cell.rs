@@ -178,7 +178,7 @@ impl CellSpec {
         }
         let t = &self.train;
         let seqs = t.batch_tokens / self.model.seq_len.max(1) as u64;
-        if t.micro_batch == 0 || seqs == 0 || seqs % t.micro_batch as u64 != 0 {
+        if t.micro_batch == 0 || seqs == 0 || !seqs.is_multiple_of(t.micro_batch as u64) {
             return Err(format!(
                 "key `train.batch_tokens`: {} tokens is {seqs} sequences of {}, not a positive multiple of micro_batch {}",
                 t.batch_tokens, self.model.seq_len, t.micro_batch

@@ -108,7 +108,7 @@ impl Law {
     /// [`Law::floor_at`], i.e. no model size reaches it (the multiplier is unbounded).
     pub fn invert_n(&self, loss: f64, d: f64) -> Option<f64> {
         let gap = loss - self.floor_at(d);
-        if !(gap > 0.0) || !(self.alpha > 0.0) {
+        if gap.is_nan() || gap <= 0.0 || self.alpha.is_nan() || self.alpha <= 0.0 {
             return None;
         }
         let n = (self.a / gap).powf(1.0 / self.alpha);

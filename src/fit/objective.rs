@@ -69,6 +69,9 @@ pub fn huber(r: f64, delta: f64) -> (f64, f64) {
     }
 }
 
+/// A cached evaluation: theta, the objective there, and its gradient.
+type Evaluation = (Vec<f64>, f64, Vec<f64>);
+
 /// The objective over one set of points. Implements argmin's `CostFunction` and `Gradient`,
 /// computing both in one pass and caching the last evaluation, since line searches ask for
 /// the cost and the gradient at the same point.
@@ -78,7 +81,7 @@ pub struct Objective<'a> {
     pub kind: LawKind,
     pub delta: f64,
     pub reduction: Reduction,
-    cache: RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    cache: RefCell<Option<Evaluation>>,
 }
 
 impl<'a> Objective<'a> {

@@ -90,6 +90,12 @@ pub struct BucketChange {
     pub ppl_change: Vec<Option<f64>>,
 }
 
+/// (x, y) points of a curve.
+pub type Points = Vec<(f64, f64)>;
+
+/// A training curve: run id, arch, (tokens, validation loss) points.
+pub type Curve = (String, String, Points);
+
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct Analysis {
@@ -104,7 +110,7 @@ pub struct Analysis {
     pub efficiency: Vec<TokenEfficiency>,
     pub buckets: Vec<BucketChange>,
     /// (run_id, arch, [(tokens, val_loss)]) for every cell with evaluated checkpoints.
-    pub curves: Vec<(String, String, Vec<(f64, f64)>)>,
+    pub curves: Vec<Curve>,
     /// (body, reference tokens/s, variant tokens/s) for iso-body pairs.
     pub throughput: Vec<(String, f64, f64)>,
     /// Fits that could not be made, and why (the report says so instead of failing).
@@ -333,7 +339,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         }
     }
 
-    let mut curves_by_run: BTreeMap<&str, (String, Vec<(f64, f64)>)> = BTreeMap::new();
+    let mut curves_by_run: BTreeMap<&str, (String, Points)> = BTreeMap::new();
     for r in rows
         .iter()
         .filter(|r| r.val_loss.is_finite() && r.tokens > 0)
@@ -344,7 +350,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             .1
             .push((r.tokens as f64, r.val_loss));
     }
-    let curves: Vec<(String, String, Vec<(f64, f64)>)> = curves_by_run
+    let curves: Vec<Curve> = curves_by_run
         .into_iter()
         .map(|(id, (arch, mut pts))| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));

@@ -104,10 +104,11 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 macro_rules! columns_of {
     ($rows:expr; $($s:ident),*; $($i:ident),*; $($f:ident),*) => {{
         let rows = $rows;
-        let mut cols: Vec<Column> = Vec::new();
-        $( cols.push(Column::new(stringify!($s).into(), rows.iter().map(|r| r.$s.clone()).collect::<Vec<String>>())); )*
-        $( cols.push(Column::new(stringify!($i).into(), rows.iter().map(|r| r.$i).collect::<Vec<i64>>())); )*
-        $( cols.push(Column::new(stringify!($f).into(), rows.iter().map(|r| r.$f).collect::<Vec<f64>>())); )*
+        let cols: Vec<Column> = vec![
+            $( Column::new(stringify!($s).into(), rows.iter().map(|r| r.$s.clone()).collect::<Vec<String>>()), )*
+            $( Column::new(stringify!($i).into(), rows.iter().map(|r| r.$i).collect::<Vec<i64>>()), )*
+            $( Column::new(stringify!($f).into(), rows.iter().map(|r| r.$f).collect::<Vec<f64>>()), )*
+        ];
         cols
     }};
 }

@@ -148,7 +148,11 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for SplitNoDecay<'_> {
 }
 
 /// Multiplies every gradient by `factor`.
-fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &mut GradientsParams, factor: f64) {
+fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &mut GradientsParams,
+    factor: f64,
+) {
     struct Scale<'a> {
         grads: &'a mut GradientsParams,
         factor: f64,
@@ -156,7 +160,8 @@ fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M, grads: &mut 
     impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
             if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-                self.grads.register::<B::InnerBackend, D>(param.id, g * self.factor);
+                self.grads
+                    .register::<B::InnerBackend, D>(param.id, g * self.factor);
             }
         }
     }
@@ -389,11 +394,21 @@ where
             let batch = batcher.next_batch();
             let cols = batch.cols;
             let (inputs, targets): (Vec<i64>, Vec<i64>) = (
-                batch.tokens.chunks(cols).flat_map(|r| r[..seq].iter().map(|&x| x as i64)).collect(),
-                batch.tokens.chunks(cols).flat_map(|r| r[1..].iter().map(|&x| x as i64)).collect(),
+                batch
+                    .tokens
+                    .chunks(cols)
+                    .flat_map(|r| r[..seq].iter().map(|&x| x as i64))
+                    .collect(),
+                batch
+                    .tokens
+                    .chunks(cols)
+                    .flat_map(|r| r[1..].iter().map(|&x| x as i64))
+                    .collect(),
             );
-            let inputs = Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch.rows, seq]), device);
-            let targets = Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [batch.rows, seq]), device);
+            let inputs =
+                Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch.rows, seq]), device);
+            let targets =
+                Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [batch.rows, seq]), device);
             let (loss, grads) = loss_and_grads(&model, inputs, targets, HEAD_CHUNK_ELEMS);
             loss_sum += loss;
             acc.accumulate(&model, grads);
@@ -456,7 +471,8 @@ where
         let last = state.step == total_steps;
         if state.tokens >= state.next_eval_tokens || last {
             // Bound the logits an evaluation batch materialises, as the fused head does.
-            let eval_batch = (HEAD_CHUNK_ELEMS / (seq * cell.model.vocab).max(1)).clamp(1, micro.max(1) * 4);
+            let eval_batch =
+                (HEAD_CHUNK_ELEMS / (seq * cell.model.vocab).max(1)).clamp(1, micro.max(1) * 4);
             let result = task.eval.evaluate(&model.valid(), device, eval_batch);
             state.rows.push(result_row(
                 cell,
@@ -730,7 +746,7 @@ impl Reporter {
                     b.set_message(format!("loss {:.3} | {:.0} tok/s", m.loss, m.tokens_per_s));
                 }
             }
-            Progress::Lines if m.step % self.every == 0 || m.step == self.total => {
+            Progress::Lines if m.step.is_multiple_of(self.every) || m.step == self.total => {
                 let done = (m.step - self.start_step) as f64;
                 let eta = self.started.elapsed().as_secs_f64() / done.max(1.0)
                     * (self.total - m.step) as f64;
