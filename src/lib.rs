@@ -8,17 +8,17 @@
 //! `error` -> `io` -> `config` -> `data` -> `model` -> `table` -> `train` -> `fit` -> `plot` -> `report`
 //! -> `graph` (runs the steps of all of them: tokens, training, collect, fits, report) -> `cli`.
 
-pub mod cli;
+pub mod error;
+pub mod io;
 pub mod config;
 pub mod data;
-pub mod error;
-pub mod fit;
-pub mod io;
 pub mod model;
-pub mod plot;
-pub mod report;
 pub mod table;
 pub mod train;
+pub mod fit;
+pub mod plot;
+pub mod report;
 pub mod graph;
+pub mod cli;
 
 pub use error::{Error, Result};
