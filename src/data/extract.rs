@@ -1,7 +1,8 @@
 //! Documents out of unpacked registry packages: one function per demo-corpus source, each
 //! returning the source's documents with their ids, in a fixed order (sorted file names,
 //! canonical book order). The cleaning is corpus.md §3's: detagging Brown, keeping only the
-//! prose fields of the Factbook, decoding R lazy-load data for Austen.
+//! prose fields of the Factbook, decoding R lazy-load data for Austen (`rdata.rs`),
+//! stripping wikitext for Wikipedia (`wikitext.rs`).
 
 use std::fs;
 use std::io::Read;
