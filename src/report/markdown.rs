@@ -405,38 +405,19 @@ fn paper_table(a: &Analysis) -> String {
         },
         "largest variant size per group".into(),
     ]);
+    // Perplexity change at each iso-body pair: exp(L_variant - L_reference) - 1.
     let ppl: Vec<String> = a
-        .buckets
+        .efficiency
         .iter()
-        .map(|b| b.body.clone())
-        .chain(std::iter::empty())
-        .zip(a.efficiency.iter())
-        .map(|(body, e)| {
+        .map(|e| {
             let v = a
                 .cells
                 .iter()
                 .find(|c| c.run_id == e.variant_run)
-                .map(|c| c.val_loss)
-                .unwrap_or(f64::NAN);
-            format!("{body}: {}", pct((v - e.reference_loss).exp() - 1.0))
+                .map_or(f64::NAN, |c| c.val_loss);
+            format!("{}: {}", e.body, pct((v - e.reference_loss).exp() - 1.0))
         })
         .collect();
-    let ppl = if ppl.is_empty() {
-        a.efficiency
-            .iter()
-            .map(|e| {
-                let v = a
-                    .cells
-                    .iter()
-                    .find(|c| c.run_id == e.variant_run)
-                    .map(|c| c.val_loss)
-                    .unwrap_or(f64::NAN);
-                format!("{}: {}", e.body, pct((v - e.reference_loss).exp() - 1.0))
-            })
-            .collect()
-    } else {
-        ppl
-    };
     s += &row(&[
         "validation perplexity vs tied dense, same body (v2)".into(),
         "-2.1% / -5.6% / -9.2% at 200M / 400M / 1.2B".into(),
