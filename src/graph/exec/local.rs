@@ -39,6 +39,24 @@ impl Executor for Local {
     fn run(&mut self, ctx: &Ctx, todo: &[usize], opts: &RunOptions) -> Result<Summary> {
         let graph = ctx.graph;
         let mut outcomes: Vec<Option<Outcome>> = vec![None; graph.steps.len()];
+        // Inputs outside `todo` (the Slurm executor runs the analysis steps alone) are taken
+        // as their files say: finished, or not usable.
+        for &i in todo {
+            for &j in &graph.steps[i].inputs {
+                if !todo.contains(&j) && outcomes[j].is_none() {
+                    outcomes[j] = Some(match read_status(&graph.dir(j)) {
+                        Some(s) if s.status.is_ok() => Outcome {
+                            state: s.status,
+                            stamp: s.stamp,
+                        },
+                        _ => Outcome {
+                            state: State::Failed,
+                            stamp: None,
+                        },
+                    });
+                }
+            }
+        }
         let mut running: Vec<(usize, Instant)> = Vec::new();
         let mut waiting: Vec<(usize, Instant)> = Vec::new();
         let mut announced_wait: Vec<usize> = Vec::new();

@@ -252,6 +252,16 @@ impl Executor for Slurm {
             .filter(|&i| graph.steps[i].kind > StepKind::Train)
             .collect();
         let mut post_job = None;
+        if submit.is_empty() {
+            // No cell to wait for: the analysis steps (skipped when current) run here.
+            let local = Local.run(ctx, &post, opts)?;
+            summary.skipped += local.skipped;
+            summary.failed.extend(local.failed);
+            for (k, v) in local.ran {
+                *summary.ran.entry(k).or_default() += v;
+            }
+            return Ok(summary);
+        }
         if !post.is_empty() {
             let script = slurm_dir.join(format!("analysis-{stamp}.sh"));
             write_script(&script, &post_script(&exe, &spec))?;
