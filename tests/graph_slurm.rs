@@ -385,3 +385,70 @@ job_name = "{job}"
         .collect();
     assert_eq!(steps, [32, 64]);
 }
+
+#[test]
+fn a_failed_cell_under_slurm_still_gets_a_table_and_a_report() {
+    let _one_at_a_time = CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(started) = ensure_slurm() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    std::fs::create_dir_all(root.join("experiments")).unwrap();
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/moby-dick");
+    let spec = format!(
+        r#"name = "f"
+[data]
+corpus = "{}"
+[grid]
+arches = ["dense"]
+sizes = [{{ d_model = 16, n_layers = 1, n_heads = 2 }}, {{ d_model = 24, n_layers = 1, n_heads = 2 }}, {{ d_model = 32, n_layers = 1, n_heads = 2 }}]
+[model]
+seq_len = 16
+[train]
+micro_batch = 4
+batch_tokens = 64
+tokens = 256
+[eval]
+count = 1
+tokens = 64
+[executor]
+kind = "slurm"
+"#,
+        corpus.display()
+    );
+    let path = root.join("experiments/f.toml");
+    std::fs::write(&path, spec).unwrap();
+    // A trainer that fails the d_model 24 cell (the Slurm tasks inherit the environment).
+    let fake = root.join("fake-ladder.sh");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nif grep -q '^d_model = 24$' \"$2\"; then echo 'planned failure' >&2; exit 2; fi\nexec '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_ladder")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .arg("run")
+        .arg(&path)
+        .env("LADDER_TRAIN_EXE", &fake)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    if started {
+        ci_slurm("down");
+    }
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("running the analysis steps here"), "{text}");
+    assert!(text.contains("1 steps did not succeed: train-"), "{text}");
+    let csv = std::fs::read_to_string(root.join("runs/f/results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
+    assert!(root.join("reports/f/REPORT.md").is_file());
+}
