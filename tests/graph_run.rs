@@ -140,6 +140,19 @@ fn trained(out: &str) -> usize {
 #[test]
 fn rerun_skips_and_an_added_size_trains_exactly_one_cell() {
     let e = Exp::new(&spec(&[(16, 1), (24, 1), (32, 1)], 256));
+    let status = e.run_ok(&["status"]);
+    assert!(
+        status.contains("missing cells (3 without a finished result)")
+            && status.contains("3 pending"),
+        "{status}"
+    );
+    let dry = e.run_ok(&["run", "--dry-run"]);
+    assert!(
+        dry.contains("run     train-")
+            && dry.contains("(never run)")
+            && dry.contains("; 10 would run"),
+        "{dry}"
+    );
     let out = e.run_ok(&["run"]);
     assert_eq!(trained(&out), 3, "{out}");
     let cells = e.steps("train");

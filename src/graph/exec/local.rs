@@ -145,7 +145,11 @@ impl Executor for Local {
                             }
                             Started::Busy => waiting.push((i, Instant::now())),
                             Started::Found(o) => {
-                                summary.skipped += 1;
+                                if o.state.is_ok() {
+                                    summary.skipped += 1;
+                                } else {
+                                    summary.failed.push(name);
+                                }
                                 outcomes[i] = Some(o);
                                 finished += 1;
                             }
