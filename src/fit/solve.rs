@@ -79,8 +79,10 @@ impl InitGrid {
     }
 }
 
-/// Solver settings. The defaults are the strict ones a correct fit needs; `loose` is SciPy's
-/// L-BFGS-B defaults (gtol 1e-5, ftol 2.2e-9), kept to demonstrate the averaging bug.
+/// Solver settings. The defaults match the SciPy reference fit's strict settings (gtol 1e-10;
+/// ftol 1e-14, which SciPy applies to max(|f|, 1) and so, for objectives below 1, is an
+/// absolute change); `loose` is SciPy's L-BFGS-B defaults (gtol 1e-5, ftol 2.2e-9), kept to
+/// demonstrate the averaging bug.
 #[derive(Debug, Clone, Serialize)]
 pub struct SolverOptions {
     pub delta: f64,
@@ -100,7 +102,7 @@ impl Default for SolverOptions {
             delta: 1e-3,
             reduction: Reduction::Sum,
             tol_grad: 1e-10,
-            tol_cost: 1e-16,
+            tol_cost: 1e-14,
             max_iters: 1000,
             memory: 10,
         }
