@@ -572,3 +572,48 @@ fn a_lost_lease_stops_the_training_process() {
         s.events
     );
 }
+
+#[test]
+fn a_diverged_cell_is_a_result_not_a_failure() {
+    let e = Exp::new(&spec(&[(16, 1), (24, 1)], 128));
+    // A trainer that reports the d_model 24 cell as diverged (exit code 3, record says so).
+    let fake = e.root.join("fake-ladder.sh");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n'{}' \"$@\" || exit $?\nif grep -q '^d_model = 24$' \"$2\"; then\n  r=\"$(dirname \"$2\")/record.json\"\n  sed -i 's/\"status\": \"succeeded\"/\"status\": \"diverged\"/' \"$r\"\n  exit 3\nfi\n",
+            env!("CARGO_BIN_EXE_ladder")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let run = || {
+        e.cmd(&["run"])
+            .env("LADDER_TRAIN_EXE", &fake)
+            .output()
+            .unwrap()
+    };
+    let out = run();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("diverged train-"), "{text}");
+    let states: Vec<String> = e
+        .steps("train")
+        .iter()
+        .map(|c| e.status(c).status.to_string())
+        .collect();
+    assert_eq!(
+        states.iter().filter(|s| *s == "diverged").count(),
+        1,
+        "{states:?}"
+    );
+    // Final: a rerun trains nothing, and the diverged cell's rows are in the table.
+    let out = run();
+    assert_eq!(trained(&String::from_utf8_lossy(&out.stdout)), 0);
+    let csv = std::fs::read_to_string(e.root.join("runs/t/results.csv")).unwrap();
+    assert!(csv.contains(",diverged,"), "{csv}");
+}
