@@ -17,13 +17,13 @@ pub enum BenchCommand {
     /// The 4,500-start `nd` fit on the Chinchilla data, beside SciPy, and a 1,000-resample bootstrap.
     Fit(BenchFitArgs),
     /// Training throughput of dense and Leviathan models (and eager PyTorch when installed).
-    Train(bench_train::BenchTrainArgs),
+    Train(Box<bench_train::BenchTrainArgs>),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Fit(args) => bench_fit(args),
-        BenchCommand::Train(args) => bench_train::run(args),
+        BenchCommand::Train(args) => bench_train::run(*args),
     }
 }
 

@@ -42,21 +42,8 @@ pub struct BenchTrainArgs {
     /// Untimed warm-up steps per model.
     #[arg(long, default_value_t = 2)]
     pub warmup: usize,
-    /// Generator preset.
-    #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
-    pub preset: String,
-    /// Override the generator's seed width d_seed (smaller CPU-scale generators).
-    #[arg(long)]
-    pub d_seed: Option<usize>,
-    /// Override the generator's head count h.
-    #[arg(long)]
-    pub gen_heads: Option<usize>,
-    /// Override the generator's knot count κ.
-    #[arg(long)]
-    pub knots: Option<usize>,
-    /// Override the generator's modes per head r.
-    #[arg(long)]
-    pub modes: Option<usize>,
+    #[command(flatten)]
+    pub generator: super::generator_args::GeneratorArgs,
     /// Token ids per step: `zipf` (exponent 1, like text: repeated ids) or `uniform` (the peer's).
     #[arg(long, default_value = "zipf", value_parser = ["zipf", "uniform"])]
     pub data: String,
@@ -177,11 +164,7 @@ impl Bench<'_> {
     }
 
     fn generator(&self) -> anyhow::Result<GeneratorConfig> {
-        let mut g = GeneratorConfig::preset(&self.args.preset, self.vocab, self.d)?;
-        g.d_seed = self.args.d_seed.unwrap_or(g.d_seed);
-        g.heads = self.args.gen_heads.unwrap_or(g.heads);
-        g.knots = self.args.knots.unwrap_or(g.knots);
-        g.modes = self.args.modes.unwrap_or(g.modes);
+        let g = self.args.generator.config(self.vocab, self.d)?;
         g.validate()?;
         Ok(g)
     }

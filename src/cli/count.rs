@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::model::count::{self, Count};
 use crate::model::sizing;
-use crate::model::{BodyConfig, DenseConfig, GeneratorConfig, LeviathanConfig, vocab};
+use crate::model::{BodyConfig, DenseConfig, LeviathanConfig, vocab};
 
 #[derive(Debug, clap::Args)]
 pub struct CountArgs {
@@ -37,24 +37,8 @@ pub struct CountArgs {
     /// Tie the dense head to the embedding table (dense only; Leviathan's head is untied).
     #[arg(long)]
     pub tie: bool,
-    /// Generator preset (leviathan only).
-    #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
-    pub preset: String,
-    /// Override the generator's digits k.
-    #[arg(long)]
-    pub digits: Option<usize>,
-    /// Override the generator's seed width d_seed.
-    #[arg(long)]
-    pub d_seed: Option<usize>,
-    /// Override the generator's head count h.
-    #[arg(long)]
-    pub gen_heads: Option<usize>,
-    /// Override the generator's knot count κ.
-    #[arg(long)]
-    pub knots: Option<usize>,
-    /// Override the generator's modes per head r.
-    #[arg(long)]
-    pub modes: Option<usize>,
+    #[command(flatten)]
+    pub generator: super::generator_args::GeneratorArgs,
     /// Leviathan only: treat --layers as a dense model's depth (untied, or tied with --tie-dense)
     /// and raise Leviathan's depth until the totals match within --tolerance.
     #[arg(long)]
@@ -91,12 +75,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<()> {
         if args.tie {
             bail!("--tie applies to dense only: Leviathan's head is untied");
         }
-        let mut g = GeneratorConfig::preset(&args.preset, vocab, args.d_model)?;
-        g.digits = args.digits.unwrap_or(g.digits);
-        g.d_seed = args.d_seed.unwrap_or(g.d_seed);
-        g.heads = args.gen_heads.unwrap_or(g.heads);
-        g.knots = args.knots.unwrap_or(g.knots);
-        g.modes = args.modes.unwrap_or(g.modes);
+        let g = args.generator.config(vocab, args.d_model)?;
         let mut cfg = LeviathanConfig::new(body, g);
         cfg.validate().context("invalid model")?;
         if args.isoparametric {

@@ -6,6 +6,7 @@ mod bench_train;
 mod corpus;
 mod count;
 mod fit;
+mod generator_args;
 mod multiplier;
 mod output;
 mod report;
