@@ -27,8 +27,8 @@ use sha2::{Digest, Sha256};
 
 use crate::data::corpus::DOC_SEPARATOR;
 use crate::data::extract::{self, Document};
-use crate::data::store::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 
 /// A package registry and the client that talks to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

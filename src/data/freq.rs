@@ -9,8 +9,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::store::write_atomic;
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
 
 /// Unigram counts of one split, indexed by id (the store's id space).
 #[derive(Debug, Clone, PartialEq, Eq)]

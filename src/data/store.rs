@@ -12,7 +12,7 @@
 //! Every file is written to a temporary name and renamed, so a reader never sees a half file.
 
 use std::fs::{self, File};
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::tokenizer::{Compaction, TokenizerName};
 use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::io::write_atomic_with;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 pub const VOCAB_MAP_FILE: &str = "vocab_map.u32";
@@ -74,11 +76,6 @@ impl Manifest {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    write_atomic_with(path, |w| w.write_all(bytes))
-}
-
 /// Writes little-endian u32s to `path` atomically.
 pub fn write_u32_file(path: &Path, ids: &[u32]) -> Result<()> {
     write_atomic_with(path, |w| {
@@ -88,26 +85,6 @@ pub fn write_u32_file(path: &Path, ids: &[u32]) -> Result<()> {
         }
         Ok(())
     })
-}
-
-fn write_atomic_with(
-    path: &Path,
-    write: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-) -> Result<()> {
-    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = (|| {
-        let mut w = BufWriter::new(File::create(&tmp)?);
-        write(&mut w)?;
-        w.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
 }
 
 /// Makes `dir` ready to receive a store: creates it and removes any old manifest, which must
