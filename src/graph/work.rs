@@ -346,10 +346,51 @@ impl<'a> Ctx<'a> {
                 .unwrap_or_default(),
             p.train.lr.map(|l| format!(", lr {l}")).unwrap_or_default(),
         ));
+        if let Some(line) = self.generator_line() {
+            lines.push(line);
+        }
+        lines.push(format!("Device: {}", p.train.device));
         Setup {
             exp: p.name.clone(),
             lines,
         }
+    }
+
+    /// Which LEV generator each Leviathan size used (the `cpu` preset scales with d_model),
+    /// once the token store says the vocabulary; `None` without Leviathan cells or a store.
+    fn generator_line(&self) -> Option<String> {
+        let p = self.plan;
+        let vocab = self.vocab().ok()?;
+        let mut widths: Vec<usize> = p
+            .cells
+            .iter()
+            .filter(|c| c.arch == "leviathan")
+            .map(|c| c.size.d_model)
+            .collect();
+        widths.sort_unstable();
+        widths.dedup();
+        let shapes: Vec<String> = widths
+            .iter()
+            .filter_map(|&d| {
+                let g = generator(p, vocab, d).ok()?;
+                Some(format!(
+                    "d {d}: k {} digits of base {}, h {}, d_seed {}, κ {}, r {}",
+                    g.digits,
+                    g.base(),
+                    g.heads,
+                    g.d_seed,
+                    g.knots,
+                    g.modes
+                ))
+            })
+            .collect();
+        (!shapes.is_empty()).then(|| {
+            format!(
+                "LEV generator: preset `{}` (vocabulary {vocab}); {}",
+                p.model.generator.preset,
+                shapes.join("; ")
+            )
+        })
     }
 }
 

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 
 use plotters::coord::Shift;
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::{Error, Result};
@@ -167,7 +169,10 @@ impl Chart {
             .margin(14)
             .x_label_area_size(48)
             .y_label_area_size(70)
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(
+                axis_ticks(x0, x1, self.log_x, self.x_categories.as_ref().map(Vec::len)),
+                axis_ticks(y0, y1, self.log_y, None),
+            )
             .map_err(|e| err(e.to_string()))?;
         let (log_x, log_y) = (self.log_x, self.log_y);
         let cats = self.x_categories.clone();
@@ -201,9 +206,6 @@ impl Chart {
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 16))
             .light_line_style(RGBColor(235, 235, 235));
-        if let Some(c) = &self.x_categories {
-            mesh.x_labels(c.len().max(2));
-        }
         mesh.draw().map_err(|e| err(e.to_string()))?;
 
         if let Some((y, label)) = &self.hline {
@@ -356,6 +358,91 @@ impl Chart {
     }
 }
 
+/// An axis over `lo..hi` (plotting space) with ticks at round values: 1, 2, 5 x 10^k on a
+/// linear axis; on a log axis (data in log10) whole decades, or 1-2-5 / 1..9 within decades
+/// when the range is too short for three decades, with a light grid line at every 1..9 x 10^k.
+/// Categorical axes tick at each category's integer position. (plotters' own key-point
+/// combinator drops the default label formatting the mesh needs, hence this small type.)
+struct TickedAxis {
+    inner: RangedCoordf64,
+    bold: Vec<f64>,
+    light: Vec<f64>,
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            self.light.clone()
+        } else {
+            self.bold.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+}
+
+fn axis_ticks(lo: f64, hi: f64, log: bool, categories: Option<usize>) -> TickedAxis {
+    let (bold, light) = match categories {
+        Some(n) => ((0..n).map(|i| i as f64).collect(), Vec::new()),
+        None if log => log_ticks(lo, hi),
+        None => linear_ticks(lo, hi),
+    };
+    TickedAxis {
+        inner: (lo..hi).into(),
+        bold,
+        light,
+    }
+}
+
+fn linear_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let span = (hi - lo).abs().max(f64::MIN_POSITIVE);
+    let raw = span / 8.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let multiples = |step: f64| -> Vec<f64> {
+        let first = (lo / step).ceil() as i64;
+        let last = (hi / step).floor() as i64;
+        // Snap to the step's own digits so that labels read 0.3, not 0.30000000000000004.
+        (first..=last).map(|k| k as f64 * step).collect()
+    };
+    (multiples(step), multiples(step / 2.0))
+}
+
+fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
+    let at = |mantissas: &[f64]| -> Vec<f64> {
+        let mut out = Vec::new();
+        for e in (lo.floor() as i64)..=(hi.ceil() as i64) {
+            for m in mantissas {
+                let v = m.log10() + e as f64;
+                if v >= lo && v <= hi {
+                    out.push(v);
+                }
+            }
+        }
+        out
+    };
+    let all: Vec<f64> = (1..10).map(f64::from).collect();
+    let bold = [&[1.0][..], &[1.0, 2.0, 5.0][..], &all[..]]
+        .iter()
+        .map(|m| at(m))
+        .find(|t| t.len() >= 3)
+        .unwrap_or_else(|| linear_ticks(lo, hi).0);
+    (bold, at(&all))
+}
+
 /// Short human numbers for tick labels: 1.2M, 350k, 0.25, 3.1e-5.
 pub fn human(v: f64) -> String {
     let a = v.abs();
@@ -384,6 +471,26 @@ pub fn human(v: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_axes_tick_at_round_values() {
+        let real =
+            |t: Vec<f64>| -> Vec<String> { t.iter().map(|v| human(10f64.powf(*v))).collect() };
+        // Four decades: whole decades only.
+        assert_eq!(real(log_ticks(5.5, 9.2).0), ["1M", "10M", "100M", "1B"]);
+        // A factor of ~3: 1-2-5 would give two ticks, so every integer mantissa.
+        assert_eq!(
+            real(log_ticks(6.3, 6.85).0),
+            ["2M", "3M", "4M", "5M", "6M", "7M"]
+        );
+        // A bit over one decade: 1-2-5.
+        assert_eq!(real(log_ticks(5.9, 7.2).0), ["1M", "2M", "5M", "10M"]);
+        let (bold, _) = linear_ticks(6.62, 7.31);
+        assert_eq!(
+            bold.iter().map(|v| human(*v)).collect::<Vec<_>>(),
+            ["6.7", "6.8", "6.9", "7", "7.1", "7.2", "7.3"]
+        );
+    }
 
     #[test]
     fn human_labels() {

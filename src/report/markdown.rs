@@ -100,6 +100,17 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
         a.reference_arch
     );
 
+    if let Some(text) = &spec.commentary_text {
+        out.push_str("## Conclusions\n\n");
+        let _ = writeln!(
+            out,
+            "<sub>Written by hand for the table as committed (`{}`); every number below it is regenerated.</sub>\n",
+            spec.commentary.as_deref().unwrap_or_default()
+        );
+        out.push_str(text.trim_end());
+        out.push_str("\n\n");
+    }
+
     out.push_str("## Setup\n\n");
     for l in &setup.lines {
         let _ = writeln!(out, "- {l}");

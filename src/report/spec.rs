@@ -46,6 +46,13 @@ pub struct AnalysisSpec {
     /// Fit on all sizes but the largest and predict the largest.
     #[serde(default = "default_true")]
     pub rollout: bool,
+    /// A Markdown file of hand-written conclusions (relative to this spec's folder), printed
+    /// under "Conclusions" so that regenerating the report keeps them.
+    #[serde(default)]
+    pub commentary: Option<String>,
+    /// The commentary file's text, read by [`AnalysisSpec::load`].
+    #[serde(skip)]
+    pub commentary_text: Option<String>,
 }
 
 fn default_reference() -> String {
@@ -80,7 +87,19 @@ impl AnalysisSpec {
     /// Reads and validates a spec file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        Self::parse(&text, &path.display().to_string())
+        let mut spec = Self::parse(&text, &path.display().to_string())?;
+        if let Some(name) = &spec.commentary {
+            let file = path.parent().unwrap_or(Path::new(".")).join(name);
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Error::Invalid(format!(
+                    "{}: key `commentary`: cannot read {}: {e}",
+                    path.display(),
+                    file.display()
+                ))
+            })?;
+            spec.commentary_text = Some(text);
+        }
+        Ok(spec)
     }
 
     /// Parses and validates spec text; `source` names it in errors.
@@ -140,5 +159,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown figure `pie`"), "{e}");
+    }
+
+    #[test]
+    fn commentary_is_read_next_to_the_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = dir.path().join("a.toml");
+        std::fs::write(&spec, "commentary = \"a.md\"\n").unwrap();
+        let e = AnalysisSpec::load(&spec).unwrap_err().to_string();
+        assert!(e.contains("key `commentary`") && e.contains("a.md"), "{e}");
+        std::fs::write(dir.path().join("a.md"), "Leviathan wins nothing here.\n").unwrap();
+        let s = AnalysisSpec::load(&spec).unwrap();
+        assert_eq!(
+            s.commentary_text.as_deref(),
+            Some("Leviathan wins nothing here.\n")
+        );
     }
 }
