@@ -8,8 +8,7 @@ use anyhow::bail;
 use clap::Args;
 
 use crate::config::Plan;
-use crate::graph::Graph;
-use crate::graph::work::{Ctx, RESULTS_STEM, Trainer};
+use crate::graph::work::{self, RESULTS_STEM};
 use crate::report::{self, AnalysisSpec, Setup};
 use crate::table;
 
@@ -33,15 +32,28 @@ pub struct ReportArgs {
 }
 
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
-    let (table_path, analysis, out, setup) = match &args.spec {
+    let (rows, analysis, out, setup) = match &args.spec {
         Some(spec) => {
-            let plan = Plan::load(spec)?;
-            let graph = Graph::build(&plan)?;
-            let setup = Ctx::new(&plan, &graph, Trainer::from_env(1)?)?.setup();
-            let table = args
-                .table
-                .clone()
-                .unwrap_or_else(|| plan.runs_dir().join(format!("{RESULTS_STEM}.parquet")));
+            let plan = Plan::load_for_analysis(spec)?;
+            let committed = plan.reports_dir().join("table.parquet");
+            let table = match &args.table {
+                Some(t) => t.clone(),
+                None => {
+                    let fresh = plan.runs_dir().join(format!("{RESULTS_STEM}.parquet"));
+                    // A clean clone has no runs/, only the report it committed: its table
+                    // slice is the whole table the report was made from.
+                    if !fresh.is_file() && committed.is_file() {
+                        eprintln!(
+                            "report: {} not found; using the committed {}",
+                            fresh.display(),
+                            committed.display()
+                        );
+                        committed
+                    } else {
+                        fresh
+                    }
+                }
+            };
             if !table.is_file() {
                 bail!(
                     "{}: no results table yet; run `ladder run {}` first",
@@ -49,9 +61,11 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
                     spec.display()
                 );
             }
+            let rows = table::read_rows(&table)?;
+            let setup = work::setup(&plan, rows.first().map(|r| r.vocab as usize));
             let analysis = args.analysis.clone().or(plan.analysis.clone());
             (
-                table,
+                rows,
                 analysis,
                 args.out.clone().unwrap_or_else(|| plan.reports_dir()),
                 setup,
@@ -72,14 +86,13 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
                 exp,
                 lines: vec![format!("Results table: `{}`", table.display())],
             };
-            (table, args.analysis.clone(), out, setup)
+            (table::read_rows(&table)?, args.analysis.clone(), out, setup)
         }
     };
     let spec = match &analysis {
         Some(p) => AnalysisSpec::load(p)?,
         None => AnalysisSpec::default(),
     };
-    let rows = table::read_rows(&table_path)?;
     let mut setup = setup;
     if let Some(e) = &args.exp {
         setup.exp = e.clone();

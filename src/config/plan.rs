@@ -190,8 +190,19 @@ impl Plan {
         Plan::resolve(&spec, path)
     }
 
+    /// Reads a spec for analysis only (`ladder report`): everything is checked except that
+    /// the corpus exists, which a clone holding only the committed report lacks.
+    pub fn load_for_analysis(path: &Path) -> Result<Plan> {
+        let spec = ExperimentSpec::load(path)?;
+        Plan::resolve_with(&spec, path, false)
+    }
+
     /// Resolves a parsed spec (read from `path`) into a plan.
     pub fn resolve(spec: &ExperimentSpec, path: &Path) -> Result<Plan> {
+        Plan::resolve_with(spec, path, true)
+    }
+
+    fn resolve_with(spec: &ExperimentSpec, path: &Path, need_corpus: bool) -> Result<Plan> {
         let err = |key: &str, message: String| Error::Spec {
             path: path.to_path_buf(),
             key: key.into(),
@@ -220,7 +231,7 @@ impl Plan {
         }
 
         let corpus = root.join(&spec.data.corpus);
-        if !corpus.join("train").is_dir() {
+        if need_corpus && !corpus.join("train").is_dir() {
             return Err(err(
                 "data.corpus",
                 format!(

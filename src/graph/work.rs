@@ -263,7 +263,8 @@ impl<'a> Ctx<'a> {
     fn plots(&self, dir: &Path) -> Result<String> {
         let (_, rows) = self.collected_rows()?;
         let out = dir.join("report");
-        let written = report::write_report(&rows, &self.analysis_spec, &self.setup(), &out)?;
+        let setup = setup(self.plan, self.vocab().ok());
+        let written = report::write_report(&rows, &self.analysis_spec, &setup, &out)?;
         let figures = written
             .files
             .iter()
@@ -294,104 +295,103 @@ impl<'a> Ctx<'a> {
         let _ = std::fs::remove_dir_all(&old);
         Ok(format!("{}", to.join("REPORT.md").display()))
     }
+}
 
-    /// The report's setup section, from the plan.
-    pub fn setup(&self) -> Setup {
-        let p = self.plan;
-        let mut lines = Vec::new();
-        if let Some(d) = &p.description {
-            lines.push(d.clone());
-        }
-        lines.push(format!("Spec: `{}`", p.spec_path.display()));
-        lines.push(format!(
-            "Corpus: `{}`, tokenizer {}{}",
-            p.corpus
-                .strip_prefix(&p.root)
-                .unwrap_or(&p.corpus)
-                .display(),
-            p.tokenizer,
-            if p.compact {
-                " (compacted vocabulary)"
-            } else {
-                ""
-            }
-        ));
-        let sizes: Vec<String> = {
-            let mut seen = Vec::new();
-            for c in &p.cells {
-                let s = format!(
-                    "{} (d {}, {} layers, {} heads)",
-                    c.size.name, c.size.d_model, c.size.n_layers, c.size.n_heads
-                );
-                if !seen.contains(&s) {
-                    seen.push(s);
-                }
-            }
-            seen
-        };
-        lines.push(format!(
-            "Grid: {} cells; sizes {}",
-            p.cells.len(),
-            sizes.join(", ")
-        ));
-        lines.push(format!(
-            "Recipe: {} (seq_len {}, micro_batch {}, schedule {}{}{})",
-            p.train.recipe.name(),
-            p.model.seq_len,
-            p.train.micro_batch,
-            p.train.schedule,
-            p.train
-                .tokens
-                .map(|t| format!(", {t} tokens per cell"))
-                .unwrap_or_default(),
-            p.train.lr.map(|l| format!(", lr {l}")).unwrap_or_default(),
-        ));
-        if let Some(line) = self.generator_line() {
-            lines.push(line);
-        }
-        lines.push(format!("Device: {}", p.train.device));
-        Setup {
-            exp: p.name.clone(),
-            lines,
-        }
+/// The report's setup section, from the plan and (for the generator's shape) the
+/// vocabulary the cells trained with.
+pub fn setup(plan: &Plan, vocab: Option<usize>) -> Setup {
+    let p = plan;
+    let mut lines = Vec::new();
+    if let Some(d) = &p.description {
+        lines.push(d.clone());
     }
+    lines.push(format!("Spec: `{}`", p.spec_path.display()));
+    lines.push(format!(
+        "Corpus: `{}`, tokenizer {}{}",
+        p.corpus
+            .strip_prefix(&p.root)
+            .unwrap_or(&p.corpus)
+            .display(),
+        p.tokenizer,
+        if p.compact {
+            " (compacted vocabulary)"
+        } else {
+            ""
+        }
+    ));
+    let sizes: Vec<String> = {
+        let mut seen = Vec::new();
+        for c in &p.cells {
+            let s = format!(
+                "{} (d {}, {} layers, {} heads)",
+                c.size.name, c.size.d_model, c.size.n_layers, c.size.n_heads
+            );
+            if !seen.contains(&s) {
+                seen.push(s);
+            }
+        }
+        seen
+    };
+    lines.push(format!(
+        "Grid: {} cells; sizes {}",
+        p.cells.len(),
+        sizes.join(", ")
+    ));
+    lines.push(format!(
+        "Recipe: {} (seq_len {}, micro_batch {}, schedule {}{}{})",
+        p.train.recipe.name(),
+        p.model.seq_len,
+        p.train.micro_batch,
+        p.train.schedule,
+        p.train
+            .tokens
+            .map(|t| format!(", {t} tokens per cell"))
+            .unwrap_or_default(),
+        p.train.lr.map(|l| format!(", lr {l}")).unwrap_or_default(),
+    ));
+    if let Some(line) = vocab.and_then(|v| generator_line(p, v)) {
+        lines.push(line);
+    }
+    lines.push(format!("Device: {}", p.train.device));
+    Setup {
+        exp: p.name.clone(),
+        lines,
+    }
+}
 
-    /// Which LEV generator each Leviathan size used (the `cpu` preset scales with d_model),
-    /// once the token store says the vocabulary; `None` without Leviathan cells or a store.
-    fn generator_line(&self) -> Option<String> {
-        let p = self.plan;
-        let vocab = self.vocab().ok()?;
-        let mut widths: Vec<usize> = p
-            .cells
-            .iter()
-            .filter(|c| c.arch == "leviathan")
-            .map(|c| c.size.d_model)
-            .collect();
-        widths.sort_unstable();
-        widths.dedup();
-        let shapes: Vec<String> = widths
-            .iter()
-            .filter_map(|&d| {
-                let g = generator(p, vocab, d).ok()?;
-                Some(format!(
-                    "d {d}: k {} digits of base {}, h {}, d_seed {}, κ {}, r {}",
-                    g.digits,
-                    g.base(),
-                    g.heads,
-                    g.d_seed,
-                    g.knots,
-                    g.modes
-                ))
-            })
-            .collect();
-        (!shapes.is_empty()).then(|| {
-            format!(
-                "LEV generator: preset `{}` (vocabulary {vocab}); {}",
-                p.model.generator.preset,
-                shapes.join("; ")
-            )
+/// Which LEV generator each Leviathan size used (the `cpu` preset scales with d_model);
+/// `None` without Leviathan cells.
+fn generator_line(p: &Plan, vocab: usize) -> Option<String> {
+    let mut widths: Vec<usize> = p
+        .cells
+        .iter()
+        .filter(|c| c.arch == "leviathan")
+        .map(|c| c.size.d_model)
+        .collect();
+    widths.sort_unstable();
+    widths.dedup();
+    let shapes: Vec<String> = widths
+        .iter()
+        .filter_map(|&d| {
+            let g = generator(p, vocab, d).ok()?;
+            Some(format!(
+                "d {d}: k {} digits of base {}, h {}, d_seed {}, κ {}, r {}",
+                g.digits,
+                g.base(),
+                g.heads,
+                g.d_seed,
+                g.knots,
+                g.modes
+            ))
         })
-    }
+        .collect();
+    (!shapes.is_empty()).then(|| {
+        format!(
+            "LEV generator: preset `{}` (vocabulary {vocab}); {}",
+            p.model.generator.preset,
+            shapes.join("; ")
+        )
+    })
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
