@@ -109,7 +109,8 @@ pub struct Analysis {
     pub rollouts: Vec<Rollout>,
     pub efficiency: Vec<TokenEfficiency>,
     pub buckets: Vec<BucketChange>,
-    /// (run_id, arch, [(tokens, val_loss)]) for every cell with evaluated checkpoints.
+    /// (run_id, group, [(tokens, val_loss)]) for every cell with evaluated checkpoints; the
+    /// group is the reference arch or `arch/mode`, as the fits name them.
     pub curves: Vec<Curve>,
     /// (body, reference tokens/s, variant tokens/s) for iso-body pairs.
     pub throughput: Vec<(String, f64, f64)>,
@@ -346,7 +347,14 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     {
         curves_by_run
             .entry(r.run_id.as_str())
-            .or_insert_with(|| (r.arch.clone(), Vec::new()))
+            .or_insert_with(|| {
+                let group = if r.arch == spec.reference {
+                    r.arch.clone()
+                } else {
+                    format!("{}/{}", r.arch, r.mode)
+                };
+                (group, Vec::new())
+            })
             .1
             .push((r.tokens as f64, r.val_loss));
     }

@@ -151,21 +151,21 @@ fn training_curves(a: &Analysis) -> Option<Chart> {
         "validation loss (nats/token)",
     );
     c.log_x = true;
-    let mut arches: Vec<&str> = vec![a.reference_arch.as_str()];
-    for (_, arch, _) in &a.curves {
-        if !arches.contains(&arch.as_str()) {
-            arches.push(arch);
+    let mut groups: Vec<&str> = vec![a.reference_arch.as_str()];
+    for (_, group, _) in &a.curves {
+        if !groups.contains(&group.as_str()) {
+            groups.push(group);
         }
     }
     let mut labelled = Vec::new();
-    for (_, arch, pts) in &a.curves {
-        let color = arches.iter().position(|x| x == arch).unwrap_or(0);
-        let label = if labelled.contains(arch) {
+    for (_, group, pts) in &a.curves {
+        let color = groups.iter().position(|x| x == group).unwrap_or(0);
+        let label = if labelled.contains(group) {
             String::new()
         } else {
-            arch.clone()
+            group.clone()
         };
-        labelled.push(arch.clone());
+        labelled.push(group.clone());
         c.layers.push(Layer::Line {
             label,
             color,

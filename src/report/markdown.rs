@@ -187,7 +187,7 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     out.push_str("\n## Effective-parameter multipliers\n\n");
     out.push_str("The full reference law is inverted at each variant size's fitted loss: N_eq = (A / (L_v - E - B D^-beta))^(1/alpha), m = N_eq / N_v; `unbounded` where no reference size reaches L_v.\n\n");
     if a.multipliers.is_empty() {
-        out.push_str("No multipliers: the reference or the variants could not be fitted.\n");
+        out.push_str("No multipliers: the reference or the variants could not be fitted.\n\n");
     }
     for (key, rows) in &a.multipliers {
         let _ = writeln!(out, "### {key}\n");
