@@ -44,21 +44,44 @@ fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
         "validation loss (nats/token)",
     );
     c.log_x = true;
+    // Degenerate resamples (4 points, 3 parameters) can send a band to 1e14 nats and flatten
+    // every point; bands and curves stay within the measured losses' span on each side.
+    let losses: Vec<f64> = gs
+        .iter()
+        .flat_map(|g| g.input.points.iter().map(|p| p.loss))
+        .collect();
+    let (ymin, ymax) = losses
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &l| {
+            (lo.min(l), hi.max(l))
+        });
+    let margin = (ymax - ymin).max(0.05 * ymax.abs());
+    let clip = |y: f64| y.clamp(ymin - margin, ymax + margin);
     for (i, g) in gs.iter().enumerate() {
         let tpp = tokens_per_param(g);
         let resampled: Vec<_> = g.fit.resampled.iter().flatten().collect();
         if !resampled.is_empty() {
-            let band = grid
+            let band: Vec<(f64, f64, f64)> = grid
                 .iter()
                 .filter_map(|&n| {
                     let preds = resampled.iter().map(|l| l.predict(n, n * tpp)).collect();
                     interval(preds, level).map(|iv| (n, iv.lo, iv.hi))
                 })
                 .collect();
+            let clipped = band
+                .iter()
+                .any(|&(_, lo, hi)| clip(lo) != lo || clip(hi) != hi);
             c.layers.push(Layer::Band {
-                label: String::new(),
+                label: if clipped {
+                    format!("{} band (clipped)", g.key)
+                } else {
+                    String::new()
+                },
                 color: i,
-                points: band,
+                points: band
+                    .into_iter()
+                    .map(|(n, lo, hi)| (n, clip(lo), clip(hi)))
+                    .collect(),
             });
         }
         c.layers.push(Layer::Line {
@@ -69,7 +92,7 @@ fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
             color: i,
             points: grid
                 .iter()
-                .map(|&n| (n, g.fit.params.predict(n, n * tpp)))
+                .map(|&n| (n, clip(g.fit.params.predict(n, n * tpp))))
                 .collect(),
             dashed: false,
         });
