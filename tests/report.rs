@@ -200,3 +200,41 @@ fn a_committed_report_regenerates_from_a_clean_clone() {
     let e = fits["reference"]["fit"]["params"]["E"].as_f64().unwrap();
     assert!((e - 2.0).abs() < 1e-4, "{e}");
 }
+
+/// The committed CPU reference report is what `ladder report experiments/cpu-reference.toml`
+/// makes from its table: same fits, same multipliers, same REPORT.md (no retraining; on a
+/// clean clone the table is the committed one).
+#[test]
+fn the_committed_cpu_reference_report_regenerates() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let committed = root.join("reports/cpu-reference");
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .current_dir(&root)
+        .args([
+            "report",
+            "experiments/cpu-reference.toml",
+            "--table",
+            "reports/cpu-reference/table.parquet",
+            "--out",
+            out.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let strip = |s: String| {
+        s.lines()
+            .filter(|l| !l.contains("\"source\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for f in ["fits.json", "multipliers.csv", "REPORT.md"] {
+        let want = std::fs::read_to_string(committed.join(f)).unwrap();
+        let got = std::fs::read_to_string(out.path().join(f)).unwrap();
+        assert_eq!(
+            strip(got),
+            strip(want),
+            "{f} differs from the committed one"
+        );
+    }
+}
