@@ -5,6 +5,14 @@
 use std::path::PathBuf;
 use std::process::Command;
 
+/// A report file without its manifests' `"source"` lines (the table path a fit was read from).
+fn without_sources(text: &str) -> String {
+    text.lines()
+        .filter(|l| !l.contains("\"source\""))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn fixture() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/report_table.csv")
 }
@@ -135,13 +143,7 @@ fn a_report_regenerates_from_its_own_table_slice() {
     let a = std::fs::read_to_string(first.join("fits.json")).unwrap();
     let b = std::fs::read_to_string(second.join("fits.json")).unwrap();
     // Same numbers; only the source path in the manifests may differ.
-    let strip = |s: &str| {
-        s.lines()
-            .filter(|l| !l.contains("\"source\""))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
-    assert_eq!(strip(&a), strip(&b));
+    assert_eq!(without_sources(&a), without_sources(&b));
 }
 
 /// A clean clone has no runs/, only the committed report: `ladder report EXP.toml` rebuilds it
@@ -222,18 +224,12 @@ fn the_committed_cpu_reference_report_regenerates() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let strip = |s: String| {
-        s.lines()
-            .filter(|l| !l.contains("\"source\""))
-            .collect::<Vec<_>>()
-            .join("\n")
-    };
     for f in ["fits.json", "multipliers.csv", "REPORT.md"] {
         let want = std::fs::read_to_string(committed.join(f)).unwrap();
         let got = std::fs::read_to_string(out.path().join(f)).unwrap();
         assert_eq!(
-            strip(got),
-            strip(want),
+            without_sources(&got),
+            without_sources(&want),
             "{f} differs from the committed one"
         );
     }

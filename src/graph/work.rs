@@ -299,8 +299,7 @@ impl<'a> Ctx<'a> {
 
 /// The report's setup section, from the plan and (for the generator's shape) the
 /// vocabulary the cells trained with.
-pub fn setup(plan: &Plan, vocab: Option<usize>) -> Setup {
-    let p = plan;
+pub fn setup(p: &Plan, vocab: Option<usize>) -> Setup {
     let mut lines = Vec::new();
     if let Some(d) = &p.description {
         lines.push(d.clone());

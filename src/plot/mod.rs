@@ -415,7 +415,6 @@ fn linear_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     let multiples = |step: f64| -> Vec<f64> {
         let first = (lo / step).ceil() as i64;
         let last = (hi / step).floor() as i64;
-        // Snap to the step's own digits so that labels read 0.3, not 0.30000000000000004.
         (first..=last).map(|k| k as f64 * step).collect()
     };
     (multiples(step), multiples(step / 2.0))

@@ -180,6 +180,16 @@ pub fn tokens_to_reach(curve: &[(f64, f64)], target: f64) -> Option<f64> {
     None
 }
 
+/// How fits, curves and figures name a group of cells: the reference arch alone, else
+/// `arch/mode`.
+fn group_key(reference: &str, arch: &str, mode: &str) -> String {
+    if arch == reference {
+        arch.to_string()
+    } else {
+        format!("{arch}/{mode}")
+    }
+}
+
 /// Computes every figure of the report from the rows.
 pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     if rows.is_empty() {
@@ -261,9 +271,14 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         ));
         None
     } else {
-        fit_group(spec.reference.clone(), &spec.reference, None, ref_members)
-            .map_err(|e| fit_errors.push(e))
-            .ok()
+        fit_group(
+            group_key(&spec.reference, &spec.reference, "reference"),
+            &spec.reference,
+            None,
+            ref_members,
+        )
+        .map_err(|e| fit_errors.push(e))
+        .ok()
     };
     let mut groups: BTreeMap<(String, String), Vec<&CellSummary>> = BTreeMap::new();
     for c in usable
@@ -277,7 +292,12 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     }
     let mut variants = Vec::new();
     for ((arch, mode), members) in groups {
-        match fit_group(format!("{arch}/{mode}"), &arch, Some(mode), members) {
+        match fit_group(
+            group_key(&spec.reference, &arch, &mode),
+            &arch,
+            Some(mode),
+            members,
+        ) {
             Ok(g) => variants.push(g),
             Err(e) => fit_errors.push(e),
         }
@@ -347,14 +367,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     {
         curves_by_run
             .entry(r.run_id.as_str())
-            .or_insert_with(|| {
-                let group = if r.arch == spec.reference {
-                    r.arch.clone()
-                } else {
-                    format!("{}/{}", r.arch, r.mode)
-                };
-                (group, Vec::new())
-            })
+            .or_insert_with(|| (group_key(&spec.reference, &r.arch, &r.mode), Vec::new()))
             .1
             .push((r.tokens as f64, r.val_loss));
     }

@@ -46,13 +46,10 @@ fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
     c.log_x = true;
     // Degenerate resamples (4 points, 3 parameters) can send a band to 1e14 nats and flatten
     // every point; bands and curves stay within the measured losses' span on each side.
-    let losses: Vec<f64> = gs
+    let (ymin, ymax) = gs
         .iter()
         .flat_map(|g| g.input.points.iter().map(|p| p.loss))
-        .collect();
-    let (ymin, ymax) = losses
-        .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &l| {
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), l| {
             (lo.min(l), hi.max(l))
         });
     let margin = (ymax - ymin).max(0.05 * ymax.abs());
