@@ -243,7 +243,7 @@ fn bad_tables_give_one_clear_error_line() {
         "--reference",
         "gpt",
     ]);
-    assert_one_line_error(&out, &["no rows of arch `gpt`", "dense"]);
+    assert_one_line_error(&out, &["no rows of group `gpt`", "dense"]);
 }
 
 #[test]

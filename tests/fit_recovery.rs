@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use ladder::fit::{self, FitSpec, Law, LawKind, LogPoints, Reduction, SolverOptions};
+use ladder::fit::{self, At, FitSpec, Law, LawKind, LogPoints, Reduction, SolverOptions};
 use ladder::table::{self, FitInput, Point};
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -96,26 +96,14 @@ fn surface(law: &Law, arch: &str, noise: f64, seed: u64) -> Vec<Point> {
             let (u1, u2): (f64, f64) = (rng.random_range(1e-12..1.0), rng.random_range(0.0..1.0));
             let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
             let loss = law.predict(n, d) * (noise * z).exp();
-            out.push(Point {
-                label: format!("{arch}-{i}-{j}"),
-                arch: arch.into(),
-                n,
-                d,
-                loss,
-            });
+            out.push(Point::new(format!("{arch}-{i}-{j}"), arch, n, d, loss));
         }
     }
     out
 }
 
 fn input(points: Vec<Point>) -> FitInput {
-    FitInput {
-        source: "synthetic".into(),
-        convention: "N, D, loss",
-        points,
-        excluded: vec![],
-        earlier_checkpoints: 0,
-    }
+    FitInput::new("synthetic", points)
 }
 
 #[test]
@@ -183,13 +171,7 @@ fn recovers_the_n_law() {
     let points: Vec<Point> = (0..7)
         .map(|i| {
             let n = 3e6 * 2.2f64.powi(i);
-            Point {
-                label: i.to_string(),
-                arch: "dense".into(),
-                n,
-                d: 20.0 * n,
-                loss: truth.predict(n, 0.0),
-            }
+            Point::new(i.to_string(), "dense", n, 20.0 * n, truth.predict(n, 0.0))
         })
         .collect();
     let f = fit::fit(&input(points), &spec(LawKind::N)).unwrap();
@@ -220,14 +202,17 @@ fn a_planted_multiplier_is_recovered_from_two_arches() {
         seed: 1,
         ..FitSpec::new(LawKind::Nd)
     };
-    let r = fit::multiplier(
+    let r = fit::compare(
         &input(surface(&dense, "dense", 0.002, 11)),
         &input(surface(&variant, "leviathan", 0.002, 12)),
         &spec,
     )
     .unwrap();
-    assert_eq!(r.rows.len(), 48);
-    for row in &r.rows {
+    // 48 sizes, at the fitted and at the measured loss.
+    assert_eq!(r.rows.len(), 96);
+    let fitted: Vec<_> = r.rows.iter().filter(|r| r.at == At::Fitted).collect();
+    assert_eq!(fitted.len(), 48);
+    for row in fitted {
         let m = row.multiplier.expect("bounded");
         assert!((m - 1.8).abs() < 0.2, "{row:?}");
         assert!(!row.unbounded);
@@ -247,12 +232,13 @@ fn an_unreachable_variant_loss_is_unbounded() {
         seed: 1,
         ..FitSpec::new(LawKind::Nd)
     };
-    let r = fit::multiplier(
+    let mut r = fit::compare(
         &input(surface(&dense, "dense", 0.0, 1)),
         &input(surface(&variant, "leviathan", 0.0, 2)),
         &spec,
     )
     .unwrap();
+    r.rows.retain(|r| r.at == At::Fitted);
     let below = |row: &&fit::MultiplierRow| {
         variant.predict(row.n_params, row.tokens) < dense.floor_at(row.tokens) - 0.02
     };

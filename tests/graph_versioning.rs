@@ -56,8 +56,17 @@ fn ids(dir: &Path, text: &str) -> BTreeMap<String, String> {
             let key = match s.cell {
                 Some(c) => {
                     let c = &plan.cells[c];
+                    let tie = match c.tie {
+                        Some(true) if c.arch == "dense" || c.mode == "isoparametric" => " tied",
+                        _ => "",
+                    };
+                    let lr = if c.lr_scale == 1.0 {
+                        String::new()
+                    } else {
+                        format!(" lr{}", c.lr_scale)
+                    };
                     format!(
-                        "train {} {} d{} s{} r{}",
+                        "train {} {} d{} s{} r{}{tie}{lr}",
                         c.arch, c.mode, c.size.d_model, c.seed, c.tokens_per_param
                     )
                 }
@@ -174,14 +183,50 @@ fn ids_change_exactly_where_they_should() {
         .collect();
     assert_eq!(changed(&base, &g), downstream(&lev));
 
-    // Tying embeddings changes dense cells only.
+    // Tying embeddings changes the dense cells and the isoparametric ones (their depth is
+    // matched to the dense total), not the iso-body ones.
     let tie = with("seq_len = 32", "seq_len = 32\ntie_embeddings = true");
-    let dense: Vec<&str> = trains
+    let matched: Vec<&str> = trains
         .iter()
         .copied()
-        .filter(|k| k.contains("dense"))
+        .filter(|k| k.contains("dense") || k.contains("isoparametric"))
         .collect();
-    assert_eq!(changed(&base, &tie), downstream(&dense));
+    // (The keys of tied cells end in ` tied`, so each matched cell is one key gone, one new.)
+    let tied: Vec<String> = matched.iter().map(|k| format!("{k} tied")).collect();
+    let mut expected = downstream(&matched);
+    expected.extend(tied);
+    assert_eq!(changed(&base, &tie), expected);
+    // So does a one-value `grid.tie`, to the same ids.
+    assert_eq!(tie, with("seeds = [0]", "seeds = [0]\ntie = [true]"));
+
+    // A second baseline adds its dense and isoparametric cells beside every existing cell.
+    let both = with("seeds = [0]", "seeds = [0]\ntie = [false, true]");
+    assert_eq!(
+        changed(&base, &both)
+            .iter()
+            .filter(|k| k.starts_with("train"))
+            .count(),
+        4
+    );
+    assert!(
+        base.iter()
+            .all(|(k, v)| !k.starts_with("train") || both.get(k) == Some(v))
+    );
+
+    // A learning-rate axis adds cells at the new scales and keeps those at 1.
+    let lrs = with("seeds = [0]", "seeds = [0]\nlr_scale = [0.5, 1.0]");
+    assert!(
+        base.iter()
+            .all(|(k, v)| !k.starts_with("train") || lrs.get(k) == Some(v))
+    );
+    assert_eq!(lrs.keys().filter(|k| k.starts_with("train")).count(), 12);
+
+    // The recipe policy changes every cell.
+    let twin = with(
+        "micro_batch = 4",
+        "micro_batch = 4\nhyper_from = \"dense_twin\"",
+    );
+    assert_eq!(changed(&base, &twin), downstream(&trains));
 
     // The isoparametric tolerance changes isoparametric cells only.
     let tol = with("seq_len = 32", "seq_len = 32\niso_tolerance = 0.05");
@@ -277,4 +322,83 @@ fn step_id_is_a_short_hash_of_kind_config_and_inputs() {
     );
     assert_ne!(a, step_id(StepKind::Fit, &json!({"x": 2}), &["collect-1"]));
     assert_ne!(a, step_id(StepKind::Fit, &json!({"x": 1}), &["collect-2"]));
+}
+
+/// The ids a fixed spec had when the first studies were trained (computed with the code at
+/// commit 1c27619). New fields at their defaults must leave every one of them in place; a
+/// refactor must too. The spline-coefficient decay (`model.generator.spline_decay`) changed
+/// Leviathan's default behaviour on purpose: a spec that names the old behaviour (`zero`)
+/// keeps its ids, one that does not retrains its Leviathan cells.
+const GOLDEN: &str = r#"
+name = "golden"
+analysis = "a"
+[data]
+corpus = "corpus"
+[grid]
+arches = ["dense", "leviathan"]
+modes = ["iso_body", "isoparametric"]
+sizes = ["cpu-xs", { name = "mine", d_model = 64, n_layers = 2, n_heads = 4 }]
+seeds = [0, 1]
+tokens_per_param = [20.0]
+[model]
+seq_len = 32
+[model.generator]
+spline_decay = "zero"
+[train]
+micro_batch = 4
+[eval]
+tokens = 256
+"#;
+
+const GOLDEN_IDS: &[(&str, &str)] = &[
+    ("corpus", "79d2da8817"),
+    ("tokens", "d8737b5d97"),
+    ("train dense reference d32 s0 r20", "cd53f2b4a0"),
+    ("train leviathan iso_body d32 s0 r20", "917d92bc71"),
+    ("train leviathan isoparametric d32 s0 r20", "c1c8590568"),
+    ("train dense reference d32 s1 r20", "a48425414c"),
+    ("train leviathan iso_body d32 s1 r20", "20ae313382"),
+    ("train leviathan isoparametric d32 s1 r20", "9c77f0227f"),
+    ("train dense reference d64 s0 r20", "49fb0e21b6"),
+    ("train leviathan iso_body d64 s0 r20", "a87a6e080e"),
+    ("train leviathan isoparametric d64 s0 r20", "a5ecb2fc1c"),
+    ("train dense reference d64 s1 r20", "0b746e7874"),
+    ("train leviathan iso_body d64 s1 r20", "13a6bbf579"),
+    ("train leviathan isoparametric d64 s1 r20", "c556b83af9"),
+    ("collect", "ad72628249"),
+    ("fit", "f3d8294d46"),
+    ("multiplier", "353815ce26"),
+    ("plots", "a40dac7d97"),
+    ("report", "f9856c3b7b"),
+];
+
+#[test]
+fn ids_of_existing_specs_do_not_move() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fixture(dir);
+    let golden: BTreeMap<String, String> = GOLDEN_IDS
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    assert_eq!(ids(dir, GOLDEN), golden);
+    // The new axes and policies at their defaults, written out, change nothing.
+    let explicit = GOLDEN
+        .replace(
+            "seeds = [0, 1]",
+            "seeds = [0, 1]\ntie = [false]\nlr_scale = [1.0]",
+        )
+        .replace("micro_batch = 4", "micro_batch = 4\nhyper_from = \"total\"");
+    assert_eq!(ids(dir, &explicit), golden);
+    // Without `spline_decay = "zero"` the default (`one`) retrains Leviathan cells only.
+    let default = ids(dir, &GOLDEN.replace("spline_decay = \"zero\"", ""));
+    let moved = changed(&golden, &default);
+    assert!(
+        moved
+            .iter()
+            .filter(|k| k.starts_with("train"))
+            .all(|k| k.contains("leviathan")),
+        "{moved:?}"
+    );
+    assert_eq!(moved.iter().filter(|k| k.contains("leviathan")).count(), 8);
 }

@@ -214,7 +214,7 @@ fn generator_gradient_matches_finite_differences() {
 
     let grads = objective(&g, &tokens, &w).backward();
     let value = |g: &Generator<AD>| objective(g, &tokens, &w).into_scalar() as f64;
-    let h = 1e-2f32;
+    let h = 5e-3f32;
     let mut checked = 0;
     let check = |analytic: f32, plus: f64, minus: f64, what: &str| {
         let numeric = (plus - minus) / (2.0 * h as f64);
@@ -277,4 +277,64 @@ fn generator_gradient_matches_finite_differences() {
         "the spline gradient should not be trivially zero"
     );
     assert!(checked > 30);
+}
+
+/// Decoupled weight decay shrinks every decayed parameter toward 0 (p <- p - lr wd p). Under
+/// the default `SplineDecay::One` the parameter is delta = S - 1, so AdamW pulls the spline
+/// coefficients S toward 1, where the d_seed-fold product is well scaled; under `Zero` it pulls
+/// S toward 0; under `Exempt` the trainer leaves S out of decay.
+#[test]
+fn weight_decay_pulls_spline_coefficients_where_the_option_says() {
+    use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+    use ladder::model::SplineDecay;
+    use ladder::train::runner::exempt_params;
+    let dev = Default::default();
+    let mean_abs = |t: Tensor<AD, 3>, around: f32| -> f32 {
+        let v: Vec<f32> = t.into_data().iter::<f32>().collect();
+        v.iter().map(|x| (x - around).abs()).sum::<f32>() / v.len() as f32
+    };
+    for (mode, toward) in [(SplineDecay::One, 1.0f32), (SplineDecay::Zero, 0.0)] {
+        let g: Generator<AD> = tiny(GeneratorStrategy::DistinctIds, 4)
+            .with_spline_decay(mode)
+            .init(&dev);
+        let before = mean_abs(g.coefficients(), toward);
+        // A zero loss: every gradient is 0, so only the decay moves the parameters.
+        let loss = g.forward(ids(&[1, 2, 3])).sum() * 0.0;
+        let grads = GradientsParams::from_grads(loss.backward(), &g);
+        let mut opt = AdamWConfig::new().with_weight_decay(0.5).init();
+        let g = opt.step(0.5, g, grads);
+        let after = mean_abs(g.coefficients(), toward);
+        // One step shrinks the parameter by 1 - lr wd = 0.75.
+        assert!(
+            (after / before - 0.75).abs() < 1e-3,
+            "{mode:?}: mean |S - {toward}| {before} -> {after}"
+        );
+    }
+    // The initial coefficients are the same under every parameterisation: S ~ N(1, 0.1^2).
+    let s = |mode| {
+        <AD as burn::tensor::backend::Backend>::seed(&dev, 3);
+        let g: Generator<AD> = tiny(GeneratorStrategy::DistinctIds, 4)
+            .with_spline_decay(mode)
+            .init(&dev);
+        mean_abs(g.coefficients(), 1.0)
+    };
+    let (one, zero) = (s(SplineDecay::One), s(SplineDecay::Zero));
+    assert!(
+        (one - zero).abs() < 1e-6 && one > 0.05 && one < 0.12,
+        "{one} {zero}"
+    );
+    // Only `Exempt` takes S out of the decayed set.
+    for mode in [SplineDecay::One, SplineDecay::Exempt, SplineDecay::Zero] {
+        let g: Generator<AD> = tiny(GeneratorStrategy::DistinctIds, 4)
+            .with_spline_decay(mode)
+            .init(&dev);
+        let exempt = exempt_params::<AD, _>(&g, mode);
+        assert_eq!(
+            exempt.contains(&g.spline.id),
+            mode == SplineDecay::Exempt,
+            "{mode:?}"
+        );
+        // The codebooks and LayerNorm are always exempt; the projections never.
+        assert!(exempt.contains(&g.codebooks.id) && !exempt.contains(&g.w_out.id));
+    }
 }

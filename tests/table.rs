@@ -35,6 +35,9 @@ fn row(run: &str, arch: &str, step: i64, loss: f64, status: &str) -> ResultRow {
         git_commit: "abc123".into(),
         config_hash: "h".into(),
         created_at: "2026-11-23T00:00:00Z".into(),
+        tie: None,
+        size: "s".into(),
+        lr_scale: 1.0,
     }
 }
 

@@ -60,6 +60,7 @@ fn cell(store: &Path, arch: &str, steps: u64, lr: f64) -> CellSpec {
                 modes: 8,
                 sigmoid_scale: 0.5,
                 normalize_basis: true,
+                spline_decay: "one".into(),
             }),
         },
         data: DataSpec {
@@ -86,6 +87,7 @@ fn cell(store: &Path, arch: &str, steps: u64, lr: f64) -> CellSpec {
             tokens: 512,
         },
         config_hash: "test".into(),
+        study: Default::default(),
     }
 }
 

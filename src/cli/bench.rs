@@ -90,21 +90,19 @@ fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
         bootstrap: args.bootstrap,
         ..spec.clone()
     };
+    let full = fit::fit_full(&input, &boot_spec)?;
     let t0 = Instant::now();
-    let points = fit::LogPoints::new(&input.n(), &input.d(), &input.loss());
     let laws = fit::bootstrap::bootstrap_laws(
-        &points,
-        LawKind::Nd,
-        &boot_spec.solver,
-        &report.theta,
+        &full.resampling(&input.points, &boot_spec),
         args.bootstrap,
         0,
     );
     let boot = t0.elapsed().as_secs_f64();
     println!(
-        "ladder  bootstrap: {} resamples ({} failed): {boot:.3} s",
+        "ladder  bootstrap: {} resamples, each refitted from the optimum and {} grid starts ({} failed): {boot:.3} s",
         args.bootstrap,
-        laws.iter().filter(|l| l.is_none()).count()
+        boot_spec.extra_starts,
+        laws.iter().filter(|l| l.law().is_none()).count()
     );
     match run_peer(&args.peer, &args.table, args.exclude_top)? {
         PeerResult::Skipped(why) => println!("peer skipped: {why}"),

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::output::{TextTable, num, opt, print_json};
 use crate::fit::{self, FitReport, FitSpec, LawKind, vpnls::VpnlsFit};
-use crate::table::{self, FitInput};
+use crate::table::{self, FitInput, ParamCount};
 
 /// Options shared by `fit` and `multiplier`.
 #[derive(Debug, Args)]
@@ -31,12 +31,20 @@ pub struct CommonFitArgs {
     /// Central probability of the intervals.
     #[arg(long, default_value_t = 0.95)]
     pub level: f64,
+    /// N convention: `total` parameters or `nonembed` (without the input table or generator
+    /// and the output head; needs an `n_nonembed` column).
+    #[arg(long, default_value = "total", value_parser = parse_params)]
+    pub params: ParamCount,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
 }
 
 fn parse_law(s: &str) -> Result<LawKind, String> {
+    s.parse().map_err(|e: crate::Error| e.to_string())
+}
+
+fn parse_params(s: &str) -> Result<ParamCount, String> {
     s.parse().map_err(|e: crate::Error| e.to_string())
 }
 
@@ -55,14 +63,25 @@ impl CommonFitArgs {
             ..FitSpec::new(self.law)
         })
     }
+
+    /// The table's points under the chosen N convention.
+    pub fn points(&self) -> anyhow::Result<FitInput> {
+        Ok(table::load_points(&self.table)?.with_params(self.params)?)
+    }
+
+    /// One group's points, outliers dropped.
+    pub fn group(&self, input: &FitInput, selector: &str) -> anyhow::Result<FitInput> {
+        Ok(input.select(selector)?.exclude_top(self.exclude_top)?)
+    }
 }
 
 #[derive(Debug, Args)]
 pub struct FitArgs {
     #[command(flatten)]
     pub common: CommonFitArgs,
-    /// Fit only this arch (default: each arch in the table separately).
-    #[arg(long, value_name = "NAME")]
+    /// Fit only this group: `arch[/mode][/tied|untied]`, e.g. `dense/tied` or
+    /// `leviathan/iso_body` (default: each group of the table separately).
+    #[arg(long, value_name = "GROUP")]
     pub arch: Option<String>,
     /// Also run the VPNLS cross-check (grid over exponents, NNLS for E, A, B).
     #[arg(long)]
@@ -79,16 +98,14 @@ struct FitWithCheck {
 
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
     let spec = args.common.spec()?;
-    let input = table::load_points(&args.common.table)?;
-    let arches = match &args.arch {
+    let input = args.common.points()?;
+    let groups = match &args.arch {
         Some(a) => vec![a.clone()],
-        None => input.arches(),
+        None => input.groups().iter().map(|g| g.to_string()).collect(),
     };
     let mut fits = Vec::new();
-    for arch in &arches {
-        let one: FitInput = input
-            .select_arch(arch)?
-            .exclude_top(args.common.exclude_top)?;
+    for group in &groups {
+        let one: FitInput = args.common.group(&input, group)?;
         let report = fit::fit(&one, &spec)?;
         let check = args
             .vpnls
@@ -142,12 +159,27 @@ pub fn render_fit(f: &FitReport) -> String {
         t.row(vec![name.to_string(), opt(value), iv]);
     }
     let excluded = f.manifest.points_excluded.len();
+    let identified = match &f.not_identified {
+        Some(why) => format!("NOT IDENTIFIED: {why}; no intervals are given\n"),
+        None => String::new(),
+    };
     format!(
-        "arch {}: {}   ({} points, {} excluded)\n{}objective {:.6e} (sum of Huber, delta {})   grad norm {:.2e}   starts {} ({} failed, {} at the iteration limit)\n{}\n",
-        f.arch,
+        "{} {}: {}   ({} points, {} excluded; N = {})\n{identified}{}objective {:.6e} (sum of Huber, delta {})   grad norm {:.2e}   starts {} ({} failed, {} at the iteration limit)\n{}\n",
+        if f.group.contains('/') {
+            "group"
+        } else {
+            "arch"
+        },
+        f.group,
         f.manifest.law,
         f.n_points,
         excluded,
+        f.manifest
+            .parameter_convention
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("N = "),
         t.render(),
         f.objective,
         f.manifest.delta,

@@ -33,6 +33,44 @@ pub struct CellSpec {
     /// The hash of the resolved config (the results table's `config_hash`).
     #[serde(default)]
     pub config_hash: String,
+    /// What the cell is in its study (labels and pairing keys for the results table; not
+    /// read by the trainer). Absent in cell files written before they existed.
+    #[serde(default)]
+    pub study: StudyKeys,
+}
+
+/// A cell's place in its study: the grid size it was planned for (cells of one size are
+/// paired across arches and baselines), the dense baseline an isoparametric cell is matched
+/// to, and the learning-rate multiplier it trains with.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StudyKeys {
+    /// The grid size's label (e.g. `cpu-xs`); empty when unknown.
+    #[serde(default)]
+    pub size: String,
+    /// Isoparametric cells: whether the dense model they match is tied.
+    #[serde(default)]
+    pub baseline_tie: Option<bool>,
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+    /// The grid's tokens per parameter (`None` where a fixed token budget overrides it).
+    #[serde(default)]
+    pub tokens_per_param: Option<f64>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl Default for StudyKeys {
+    fn default() -> Self {
+        StudyKeys {
+            size: String::new(),
+            baseline_tie: None,
+            lr_scale: 1.0,
+            tokens_per_param: None,
+        }
+    }
 }
 
 fn default_device() -> String {
@@ -74,6 +112,15 @@ pub struct GeneratorSpec {
     pub sigmoid_scale: f64,
     /// Divide the basis by its sum (not confirmed in the paper).
     pub normalize_basis: bool,
+    /// What weight decay pulls the spline coefficients S toward: `one` (S = 1 + delta is
+    /// stored as delta, which decays to 0), `exempt` (S is not decayed) or `zero` (S is
+    /// decayed like any matrix; cell files written before this field existed trained so).
+    #[serde(default = "zero")]
+    pub spline_decay: String,
+}
+
+fn zero() -> String {
+    "zero".into()
 }
 
 /// Where the tokens come from.
@@ -168,6 +215,14 @@ impl CellSpec {
             return Err(format!(
                 "key `mode`: expected reference, iso_body or isoparametric, got `{}`",
                 self.mode
+            ));
+        }
+        if let Some(g) = &self.model.generator
+            && !["one", "exempt", "zero"].contains(&g.spline_decay.as_str())
+        {
+            return Err(format!(
+                "key `model.generator.spline_decay`: expected one, exempt or zero, got `{}`",
+                g.spline_decay
             ));
         }
         if !["cosine", "wsd"].contains(&self.train.schedule.as_str()) {

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::Recipe;
 use super::spec::{ExperimentSpec, SizeEntry};
+use super::{HyperFrom, Recipe};
 use crate::{Error, Result};
 
 /// Named model sizes (reference-model shapes). CPU sizes train in seconds to minutes on two
@@ -62,13 +62,25 @@ pub struct GeneratorChoice {
     pub modes: Option<usize>,
     pub sigmoid_scale: Option<f64>,
     pub normalize_basis: Option<bool>,
+    /// Absent from the hash when `zero` (what cells trained before the option existed did).
+    #[serde(skip_serializing_if = "is_zero_decay")]
+    pub spline_decay: String,
 }
+
+fn is_zero_decay(s: &str) -> bool {
+    s == "zero"
+}
+
+/// What weight decay pulls the generator's spline coefficients toward (see
+/// [`crate::config::cell::GeneratorSpec::spline_decay`]).
+pub const SPLINE_DECAYS: &[&str] = &["one", "exempt", "zero"];
 
 /// Model settings shared by the grid.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ModelPlan {
     pub seq_len: usize,
-    pub tie_embeddings: bool,
+    /// The dense baselines (`grid.tie`), the primary one first.
+    pub ties: Vec<bool>,
     pub iso_tolerance: f64,
     pub max_layers: usize,
     pub generator: GeneratorChoice,
@@ -78,6 +90,9 @@ pub struct ModelPlan {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TrainPlan {
     pub recipe: Recipe,
+    /// Absent from the hash at its default, so cells planned before it existed keep their ids.
+    #[serde(skip_serializing_if = "HyperFrom::is_total")]
+    pub hyper_from: HyperFrom,
     pub device: String,
     pub micro_batch: usize,
     pub schedule: String,
@@ -111,19 +126,39 @@ pub struct PlannedCell {
     pub size: Size,
     pub seed: u64,
     pub tokens_per_param: f64,
+    /// Dense cells: tied embeddings or not. Isoparametric cells: the dense baseline they are
+    /// matched to. Iso-body cells: `None` (compared with every baseline of the grid).
+    pub tie: Option<bool>,
+    /// Multiplier of the recipe's learning rate.
+    pub lr_scale: f64,
+}
+
+/// How a tie setting reads in labels, tables and reports.
+pub fn tie_name(tie: bool) -> &'static str {
+    if tie { "tied" } else { "untied" }
 }
 
 impl PlannedCell {
-    /// A short human label, e.g. `dense d32-l1 seed0 x20`.
-    pub fn label(&self) -> String {
+    /// A short human label that says what is trained, e.g. `dense/tied cpu-xs seed0 lr x1
+    /// 20 tokens/param` or `leviathan iso_body d32-l1 seed1 lr x2 262144 tokens` (a fixed
+    /// `train.tokens` overrides the ratio; the trainer's log states the resulting ratio).
+    pub fn label(&self, fixed_tokens: Option<u64>) -> String {
+        let tie = self
+            .tie
+            .map(|t| format!("/{}", tie_name(t)))
+            .unwrap_or_default();
         let mode = if self.mode == "reference" {
             String::new()
         } else {
             format!(" {}", self.mode)
         };
+        let budget = match fixed_tokens {
+            Some(t) => format!("{t} tokens"),
+            None => format!("{} tokens/param", self.tokens_per_param),
+        };
         format!(
-            "{}{mode} {} seed{} x{}",
-            self.arch, self.size.name, self.seed, self.tokens_per_param
+            "{}{tie}{mode} {} seed{} lr x{} {budget}",
+            self.arch, self.size.name, self.seed, self.lr_scale
         )
     }
 }
@@ -278,6 +313,16 @@ impl Plan {
             }
         }
         no_duplicates(&err, "grid.tokens_per_param", &g.tokens_per_param)?;
+        non_empty(&err, "grid.lr_scale", g.lr_scale.len())?;
+        for s in &g.lr_scale {
+            if !(s.is_finite() && *s > 0.0) {
+                return Err(err(
+                    "grid.lr_scale",
+                    format!("expected positive numbers, got {s}"),
+                ));
+            }
+        }
+        no_duplicates(&err, "grid.lr_scale", &g.lr_scale)?;
 
         let m = &spec.model;
         if m.seq_len < 2 {
@@ -354,6 +399,13 @@ impl Plan {
         if gs.knots.is_some_and(|k| k < 2) {
             return Err(err("model.generator.knots", "expected at least 2".into()));
         }
+        let spline_decay = gs.spline_decay.clone().unwrap_or_else(|| "one".into());
+        one_of(
+            &err,
+            "model.generator.spline_decay",
+            &spline_decay,
+            SPLINE_DECAYS,
+        )?;
         let generator = GeneratorChoice {
             preset,
             digits: gs.digits,
@@ -363,10 +415,31 @@ impl Plan {
             modes: gs.modes,
             sigmoid_scale: gs.sigmoid_scale,
             normalize_basis: gs.normalize_basis,
+            spline_decay,
+        };
+        let ties = match (&g.tie, m.tie_embeddings) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "model.tie_embeddings",
+                    "expected either grid.tie or model.tie_embeddings, not both".into(),
+                ));
+            }
+            (Some(t), None) => {
+                non_empty(&err, "grid.tie", t.len())?;
+                no_duplicates(&err, "grid.tie", t)?;
+                if !g.arches.iter().any(|a| a == "dense") {
+                    return Err(err(
+                        "grid.tie",
+                        "expected a grid with dense cells: tie chooses the dense baselines".into(),
+                    ));
+                }
+                t.clone()
+            }
+            (None, t) => vec![t.unwrap_or(false)],
         };
         let model = ModelPlan {
             seq_len: m.seq_len,
-            tie_embeddings: m.tie_embeddings,
+            ties: ties.clone(),
             iso_tolerance: m.iso_tolerance,
             max_layers: m.max_layers,
             generator,
@@ -379,6 +452,8 @@ impl Plan {
                 format!("expected `porian`, got `{}`", t.recipe),
             )
         })?;
+        one_of(&err, "train.hyper_from", &t.hyper_from, HyperFrom::NAMES)?;
+        let hyper_from: HyperFrom = t.hyper_from.parse()?;
         one_of(&err, "train.device", &t.device, DEVICES)?;
         one_of(&err, "train.schedule", &t.schedule, SCHEDULES)?;
         if t.micro_batch == 0 {
@@ -433,6 +508,7 @@ impl Plan {
         }
         let train = TrainPlan {
             recipe,
+            hyper_from,
             device: t.device.clone(),
             micro_batch: t.micro_batch,
             schedule: t.schedule.clone(),
@@ -535,25 +611,39 @@ impl Plan {
             slurm,
         };
 
-        // The grid, in a stable order: size, then ratio, then seed, then arch and mode.
+        // The grid, in a stable order: size, ratio, seed, learning rate, then arch, mode and
+        // baseline. Dense and isoparametric cells multiply by the baselines (an isoparametric
+        // depth is matched to one dense total); iso-body cells share their body with all.
         let mut cells = Vec::new();
         for size in &sizes {
             for &ratio in &g.tokens_per_param {
                 for &seed in &g.seeds {
-                    for arch in &g.arches {
-                        let modes: Vec<&str> = if *arch == g.reference {
-                            vec!["reference"]
-                        } else {
-                            g.modes.iter().map(String::as_str).collect()
-                        };
-                        for mode in modes {
-                            cells.push(PlannedCell {
-                                arch: arch.clone(),
-                                mode: mode.into(),
-                                size: size.clone(),
-                                seed,
-                                tokens_per_param: ratio,
-                            });
+                    for &lr_scale in &g.lr_scale {
+                        for arch in &g.arches {
+                            let modes: Vec<&str> = if *arch == g.reference {
+                                vec!["reference"]
+                            } else {
+                                g.modes.iter().map(String::as_str).collect()
+                            };
+                            for mode in modes {
+                                let ties: Vec<Option<bool>> =
+                                    if arch == "dense" || mode == "isoparametric" {
+                                        ties.iter().map(|&t| Some(t)).collect()
+                                    } else {
+                                        vec![None]
+                                    };
+                                for tie in ties {
+                                    cells.push(PlannedCell {
+                                        arch: arch.clone(),
+                                        mode: mode.into(),
+                                        size: size.clone(),
+                                        seed,
+                                        tokens_per_param: ratio,
+                                        tie,
+                                        lr_scale,
+                                    });
+                                }
+                            }
                         }
                     }
                 }
@@ -693,9 +783,51 @@ mod tests {
         // 2 sizes x 2 seeds x (1 dense + 2 leviathan modes).
         assert_eq!(p.cells.len(), 12);
         assert_eq!(p.cells.iter().filter(|c| c.mode == "reference").count(), 4);
-        assert_eq!(p.cells[0].label(), "dense cpu-xs seed0 x20");
+        assert_eq!(
+            p.cells[0].label(None),
+            "dense/untied cpu-xs seed0 lr x1 20 tokens/param"
+        );
         assert_eq!(p.cells[11].size.name, "d64-l2");
         assert_eq!(p.name, "e");
+    }
+
+    #[test]
+    fn tie_and_learning_rate_axes_plan_the_right_cells() {
+        let p = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\", \"cpu-s\"]\nmodes = [\"iso_body\", \"isoparametric\"]\nseeds = [0, 1]\ntie = [true, false]\nlr_scale = [0.5, 1, 2]\n"
+        ))
+        .unwrap();
+        // Per size, seed and learning rate: dense tied and untied, one iso-body Leviathan
+        // (shared by both baselines), isoparametric Leviathan matched to each baseline.
+        assert_eq!(p.cells.len(), 2 * 2 * 3 * 5);
+        let count = |arch: &str, mode: &str, tie: Option<bool>| {
+            p.cells
+                .iter()
+                .filter(|c| c.arch == arch && c.mode == mode && c.tie == tie)
+                .count()
+        };
+        assert_eq!(count("dense", "reference", Some(true)), 12);
+        assert_eq!(count("dense", "reference", Some(false)), 12);
+        assert_eq!(count("leviathan", "iso_body", None), 12);
+        assert_eq!(count("leviathan", "isoparametric", Some(true)), 12);
+        assert_eq!(count("leviathan", "isoparametric", Some(false)), 12);
+        for s in [0.5, 1.0, 2.0] {
+            assert_eq!(p.cells.iter().filter(|c| c.lr_scale == s).count(), 20);
+        }
+        assert_eq!(p.model.ties, [true, false]);
+        assert_eq!(
+            p.cells[0].label(Some(4096)),
+            "dense/tied cpu-xs seed0 lr x0.5 4096 tokens"
+        );
+        // `model.tie_embeddings` is a one-value axis.
+        let one = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\"]\n[model]\ntie_embeddings = true\n"
+        ))
+        .unwrap();
+        assert_eq!(one.model.ties, [true]);
+        assert_eq!(one.cells.len(), 2);
+        assert_eq!(one.cells[0].tie, Some(true));
+        assert_eq!(one.cells[1].tie, None);
     }
 
     #[test]
@@ -732,6 +864,26 @@ mod tests {
             (
                 "sizes = [\"cpu-xs\"]\n[model.generator]\npreset = \"v9\"",
                 "key `model.generator.preset`",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\nhyper_from = \"body\"",
+                "key `train.hyper_from`: expected one of total, nonembed, dense_twin, got `body`",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\narches = [\"leviathan\"]\nreference = \"leviathan\"\ntie = [true]",
+                "key `grid.tie`: expected a grid with dense cells",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\ntie = [true]\n[model]\ntie_embeddings = true",
+                "key `model.tie_embeddings`: expected either grid.tie",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\nlr_scale = [1, 0]",
+                "key `grid.lr_scale`: expected positive numbers",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[model.generator]\nspline_decay = \"half\"",
+                "key `model.generator.spline_decay`",
             ),
         ];
         for (grid, want) in cases {

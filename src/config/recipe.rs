@@ -63,6 +63,51 @@ impl Recipe {
     }
 }
 
+/// Which parameter count a recipe reads. The recipe must not depend on the quantity a study
+/// compares: under `Total`, a Leviathan model (small input generator) gets a higher learning
+/// rate and fewer tokens than the dense model with the same body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HyperFrom {
+    /// The cell's own total parameters.
+    #[default]
+    Total,
+    /// The cell's non-embedding parameters (Kaplan et al. 2020's N: the body, without the
+    /// input table, generator or output head).
+    Nonembed,
+    /// The total of the dense model the cell is compared with: for dense and iso-body cells,
+    /// the dense model of the same size under the primary baseline (the first `grid.tie`);
+    /// for isoparametric cells, the dense model they are matched to.
+    DenseTwin,
+}
+
+impl HyperFrom {
+    pub const NAMES: &'static [&'static str] = &["total", "nonembed", "dense_twin"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn is_total(&self) -> bool {
+        *self == HyperFrom::Total
+    }
+}
+
+impl std::str::FromStr for HyperFrom {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        match Self::NAMES.iter().position(|n| *n == s) {
+            Some(0) => Ok(HyperFrom::Total),
+            Some(1) => Ok(HyperFrom::Nonembed),
+            Some(_) => Ok(HyperFrom::DenseTwin),
+            None => Err(crate::Error::Invalid(format!(
+                "unknown hyper_from `{s}`: expected one of {}",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
 impl std::str::FromStr for Recipe {
     type Err = crate::Error;
     fn from_str(s: &str) -> crate::Result<Self> {

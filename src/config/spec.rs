@@ -17,10 +17,12 @@
 //! modes = ["iso_body"]           # how non-reference arches are sized against the reference
 //! seeds = [0]
 //! tokens_per_param = [20.0]
+//! tie = [true, false]            # dense baselines: tied and untied (default [false])
+//! lr_scale = [0.5, 1, 2]         # multiplies the recipe's learning rate (default [1])
 //! sizes = ["cpu-xs", { name = "s", d_model = 64, n_layers = 2, n_heads = 2 }]
 //!
-//! [model]      # seq_len, tie_embeddings, d_ff, [model.generator]
-//! [train]      # recipe, micro_batch, schedule, optimiser settings, recipe overrides
+//! [model]      # seq_len, d_ff, [model.generator] (tie_embeddings: a one-value `grid.tie`)
+//! [train]      # recipe, hyper_from, micro_batch, schedule, optimiser settings, overrides
 //! [eval]       # count (evaluations per run), tokens
 //! [executor]   # kind, jobs, threads_per_job, [executor.slurm]
 //! ```
@@ -87,9 +89,18 @@ pub struct GridSection {
     pub sizes: Vec<SizeEntry>,
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
-    /// Training tokens per (total) parameter; the recipe's token budget.
+    /// Training tokens per parameter (the N of `train.hyper_from`); the recipe's token budget.
     #[serde(default = "default_ratios")]
     pub tokens_per_param: Vec<f64>,
+    /// Dense baselines: tied (`true`) and/or untied (`false`) input and output embeddings.
+    /// Dense and isoparametric cells multiply by it; iso-body cells do not (their body is
+    /// shared with both baselines). The first value is the primary baseline (see
+    /// `train.hyper_from = "dense_twin"`). Default: `[model] tie_embeddings`, else `[false]`.
+    #[serde(default)]
+    pub tie: Option<Vec<bool>>,
+    /// Multipliers of the recipe's (or `train.lr`'s) learning rate: a learning-rate sweep.
+    #[serde(default = "default_lr_scales")]
+    pub lr_scale: Vec<f64>,
 }
 
 /// One size: a preset name or an explicit shape.
@@ -120,9 +131,10 @@ pub struct ExplicitSize {
 pub struct ModelSection {
     #[serde(default = "default_seq_len")]
     pub seq_len: usize,
-    /// Dense only: tie the input table and the output head.
+    /// Dense only: tie the input table and the output head. A one-value `grid.tie`; give one
+    /// or the other, not both.
     #[serde(default)]
-    pub tie_embeddings: bool,
+    pub tie_embeddings: Option<bool>,
     /// Relative tolerance of the isoparametric parameter match.
     #[serde(default = "default_iso_tolerance")]
     pub iso_tolerance: f64,
@@ -147,6 +159,10 @@ pub struct GeneratorSection {
     pub modes: Option<usize>,
     pub sigmoid_scale: Option<f64>,
     pub normalize_basis: Option<bool>,
+    /// What weight decay pulls the spline coefficients toward: `one` (S = 1 + delta, delta
+    /// decayed; the default), `exempt` (S not decayed) or `zero` (S decayed, as the first
+    /// CPU study was trained).
+    pub spline_decay: Option<String>,
 }
 
 /// Optimisation: a named recipe and overrides of what it computes.
@@ -155,6 +171,11 @@ pub struct GeneratorSection {
 pub struct TrainSection {
     #[serde(default = "default_recipe")]
     pub recipe: String,
+    /// Which parameter count the recipe reads (learning rate, tokens, batch, warmup, beta2):
+    /// `total` (the cell's own total), `nonembed` (its non-embedding parameters) or
+    /// `dense_twin` (the dense model it is compared with).
+    #[serde(default = "default_hyper_from")]
+    pub hyper_from: String,
     /// `cpu` or `cuda`.
     #[serde(default = "default_device")]
     pub device: String,
@@ -254,6 +275,12 @@ fn default_seeds() -> Vec<u64> {
 }
 fn default_ratios() -> Vec<f64> {
     vec![20.0]
+}
+fn default_lr_scales() -> Vec<f64> {
+    vec![1.0]
+}
+fn default_hyper_from() -> String {
+    "total".into()
 }
 fn default_seq_len() -> usize {
     128

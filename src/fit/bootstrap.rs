@@ -1,7 +1,13 @@
-//! Bootstrap over runs (Besiroglu et al. 2024 resample runs with replacement): each resample
-//! is a vector of multiplicities over the points, drawn from a seeded generator per resample
-//! index, so the result is the same on any number of threads. Each resample is refitted by
-//! L-BFGS from the full-data optimum. Intervals are percentile intervals.
+//! Bootstrap over runs (Besiroglu et al. 2024 resample runs with replacement). The unit of
+//! resampling is a run, or where the table records them, a (size, seed) pair: every point of
+//! that pair (several token counts, several learning rates) enters a resample together, and a
+//! comparison draws one set of units for both of its groups, so noise shared by the runs of
+//! one size and seed cancels as it should. Each resample is a vector of multiplicities drawn
+//! from a seeded generator per resample index, so the result is the same on any number of
+//! threads. Each resample is refitted by L-BFGS from the full-data optimum and from a few
+//! starts of the initialisation grid, keeping the best. Intervals are percentile intervals.
+
+use std::collections::HashMap;
 
 use rand::rngs::Xoshiro256PlusPlus;
 use rand::{RngExt, SeedableRng};
@@ -9,8 +15,10 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::law::{Law, LawKind};
-use super::objective::LogPoints;
-use super::solve::{SolverOptions, run_start};
+use super::objective::{LogPoints, Objective};
+use super::select::best_lr_mask;
+use super::solve::{InitGrid, SolverOptions, run_start};
+use crate::table::Point;
 
 /// A two-sided percentile interval.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -19,7 +27,7 @@ pub struct Interval {
     pub hi: f64,
 }
 
-/// Multiplicities of one resample of `n` points.
+/// Multiplicities of one resample of `n` units.
 pub fn resample_weights(n: usize, seed: u64, index: u64) -> Vec<f64> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(
         seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index),
@@ -31,21 +39,170 @@ pub fn resample_weights(n: usize, seed: u64, index: u64) -> Vec<f64> {
     w
 }
 
-/// Refits every resample; `None` marks a resample whose fit failed.
-pub fn bootstrap_laws(
-    points: &LogPoints,
+/// Resampling units of one or more sets of points: points with the same (size, seed) share
+/// a unit; a point without a recorded size is its own unit.
+#[derive(Debug, Clone)]
+pub struct Units {
+    /// Per set, per point: the unit index.
+    pub of_point: Vec<Vec<usize>>,
+    pub count: usize,
+}
+
+impl Units {
+    pub fn of(sets: &[&[Point]]) -> Units {
+        let mut index: HashMap<(String, i64), usize> = HashMap::new();
+        let mut count = 0;
+        let of_point = sets
+            .iter()
+            .map(|points| {
+                points
+                    .iter()
+                    .map(|p| {
+                        if p.unit.is_empty() {
+                            count += 1;
+                            return count - 1;
+                        }
+                        *index.entry((p.unit.clone(), p.seed)).or_insert_with(|| {
+                            count += 1;
+                            count - 1
+                        })
+                    })
+                    .collect()
+            })
+            .collect();
+        Units { of_point, count }
+    }
+
+    /// Point weights of set `set` in resample `index`.
+    pub fn weights(&self, set: usize, multiplicity: &[f64]) -> Vec<f64> {
+        self.of_point[set]
+            .iter()
+            .map(|&u| multiplicity[u])
+            .collect()
+    }
+}
+
+/// Starts a resample's refit tries: the full-data optimum and `extra` starts of the grid,
+/// spread over it and shifted with the resample index.
+pub fn resample_starts(
+    optimum: &[f64],
+    grid: &InitGrid,
+    extra: usize,
+    index: u64,
+) -> Vec<Vec<f64>> {
+    let mut starts = vec![optimum.to_vec()];
+    let len = grid.starts.len();
+    if len > 0 {
+        let stride = (len / extra.max(1)).max(1);
+        for j in 0..extra {
+            let k = (index as usize).wrapping_mul(7919).wrapping_add(j * stride) % len;
+            starts.push(grid.starts[k].clone());
+        }
+    }
+    starts
+}
+
+/// How the refit of one resample ended.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Refit {
+    Fitted(Law),
+    /// The resample holds no more distinct (N, D) points than the law has parameters: any law
+    /// through them fits exactly, so none is an estimate (not fitted, not counted).
+    Degenerate,
+    /// Every start failed.
+    Failed,
+}
+
+impl Refit {
+    pub fn law(&self) -> Option<Law> {
+        match self {
+            Refit::Fitted(l) => Some(*l),
+            _ => None,
+        }
+    }
+}
+
+/// Fits one group's points under weights: learning-rate selection first (the points kept
+/// are those at each cell's best scale), then every start, keeping the best.
+pub fn weighted_fit(
+    points: &[Point],
+    log: &LogPoints,
+    weights: &[f64],
     kind: LawKind,
     opts: &SolverOptions,
-    start: &[f64],
-    resamples: usize,
-    seed: u64,
-) -> Vec<Option<Law>> {
+    starts: &[Vec<f64>],
+) -> Refit {
+    let keep = best_lr_mask(points, weights);
+    let w: Vec<f64> = weights
+        .iter()
+        .zip(&keep)
+        .map(|(w, k)| if *k { *w } else { 0.0 })
+        .collect();
+    let mut distinct: Vec<(u64, u64)> = points
+        .iter()
+        .zip(&w)
+        .filter(|(_, w)| **w > 0.0)
+        .map(|(p, _)| (p.n.to_bits(), p.d.to_bits()))
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() <= Objective::dim(kind) {
+        return Refit::Degenerate;
+    }
+    let resample = log.with_weights(w);
+    starts
+        .iter()
+        .map(|s| run_start(&resample, kind, opts, s))
+        .filter(|o| !o.failed)
+        .reduce(|best, o| {
+            if o.objective < best.objective {
+                o
+            } else {
+                best
+            }
+        })
+        .map_or(Refit::Failed, |o| {
+            Refit::Fitted(Objective::law(kind, &o.theta))
+        })
+}
+
+/// What one group's bootstrap needs.
+pub struct Resampling<'a> {
+    pub points: &'a [Point],
+    pub log: &'a LogPoints,
+    pub kind: LawKind,
+    pub opts: &'a SolverOptions,
+    pub optimum: &'a [f64],
+    pub grid: &'a InitGrid,
+    /// Grid starts tried besides the optimum.
+    pub extra_starts: usize,
+}
+
+impl Resampling<'_> {
+    /// The refit of resample `index` under these point weights.
+    pub fn refit(&self, weights: &[f64], index: u64) -> Refit {
+        let starts = resample_starts(self.optimum, self.grid, self.extra_starts, index);
+        weighted_fit(
+            self.points,
+            self.log,
+            weights,
+            self.kind,
+            self.opts,
+            &starts,
+        )
+    }
+}
+
+/// Refits every resample of one group, resampling its own units.
+pub fn bootstrap_laws(r: &Resampling<'_>, resamples: usize, seed: u64) -> Vec<Refit> {
+    let units = Units::of(&[r.points]);
     (0..resamples as u64)
         .into_par_iter()
         .map(|i| {
-            let resample = points.with_weights(resample_weights(points.len(), seed, i));
-            let out = run_start(&resample, kind, opts, start);
-            (!out.failed).then(|| super::objective::Objective::law(kind, &out.theta))
+            r.refit(
+                &units.weights(0, &resample_weights(units.count, seed, i)),
+                i,
+            )
         })
         .collect()
 }

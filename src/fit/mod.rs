@@ -3,9 +3,11 @@
 //! carries a fit manifest (Li et al. 2025: a fit is not reproducible without one).
 
 pub mod bootstrap;
+pub mod compare;
 pub mod law;
 pub mod multiplier;
 pub mod objective;
+pub mod select;
 pub mod solve;
 pub mod vpnls;
 
@@ -13,13 +15,15 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use bootstrap::Interval;
+pub use bootstrap::{Interval, Refit};
+pub use compare::{Comparison, PairedDifference, compare};
 pub use law::{Law, LawKind};
-pub use multiplier::MultiplierRow;
+pub use multiplier::{At, MultiplierRow};
 pub use objective::{LogPoints, Reduction};
+pub use select::LrSweep;
 pub use solve::{InitGrid, Solution, SolverOptions};
 
-use crate::table::{Excluded, FitInput};
+use crate::table::{Excluded, FitInput, Point};
 use crate::{Error, Result};
 
 /// What to fit and how.
@@ -32,6 +36,8 @@ pub struct FitSpec {
     pub seed: u64,
     /// Central probability of the intervals.
     pub level: f64,
+    /// Grid starts each bootstrap refit tries besides the full-data optimum.
+    pub extra_starts: usize,
 }
 
 impl FitSpec {
@@ -42,10 +48,10 @@ impl FitSpec {
             bootstrap: 1000,
             seed: 0,
             level: 0.95,
+            extra_starts: 4,
         }
     }
 }
-
 /// Everything a reader needs to reproduce a fit (anchors.md 1.5, "fit manifest").
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
@@ -106,6 +112,8 @@ impl Derived {
 pub struct BootstrapSummary {
     pub resamples: usize,
     pub failed: usize,
+    /// Resamples with no more distinct (N, D) points than the law has parameters (not fitted).
+    pub degenerate: usize,
     pub seed: u64,
     pub level: f64,
 }
@@ -114,7 +122,17 @@ pub struct BootstrapSummary {
 #[derive(Debug, Clone, Serialize)]
 pub struct FitReport {
     pub arch: String,
+    /// The group fitted (arch, mode, baseline), e.g. `dense/tied`.
+    pub group: String,
     pub law: &'static str,
+    /// Whether the data determine the law (see [`identification`]); when not, `intervals` is
+    /// empty and `not_identified` says why in one sentence.
+    pub identified: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_identified: Option<String>,
+    /// Learning-rate sweeps the fit chose from (empty without an `lr_scale` axis).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lr_sweeps: Vec<LrSweep>,
     pub params: Law,
     pub derived: Derived,
     pub objective: f64,
@@ -133,52 +151,185 @@ pub struct FitReport {
     pub resampled: Vec<Option<Law>>,
 }
 
-fn check_points(input: &FitInput, kind: LawKind) -> Result<LogPoints> {
+/// Why a fitted law says nothing about the data, or `None` where it does. A law with no
+/// more distinct (N, D) points than parameters passes through them (the bootstrap cannot move
+/// it); exponents outside (0, 2] and an irreducible loss at or above the smallest loss, or
+/// collapsed below 2% of it, are optima the data do not support.
+pub fn identification(law: &Law, kind: LawKind, used: &[&Point]) -> Option<String> {
+    let mut distinct: Vec<(u64, u64)> = used
+        .iter()
+        .map(|p| (p.n.to_bits(), p.d.to_bits()))
+        .collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    let dim = objective::Objective::dim(kind);
+    if distinct.len() <= dim {
+        return Some(format!(
+            "{} distinct (N, D) points for a {dim}-parameter law: the law passes through them, so nothing is estimated",
+            distinct.len()
+        ));
+    }
+    for (name, v) in [("alpha", Some(law.alpha)), ("beta", law.beta)] {
+        if let Some(v) = v
+            && !(v > 0.0 && v <= 2.0)
+        {
+            return Some(format!("{name} = {v:.3} lies outside (0, 2]"));
+        }
+    }
+    let min_loss = used.iter().map(|p| p.loss).fold(f64::INFINITY, f64::min);
+    if law.e >= min_loss {
+        return Some(format!(
+            "E = {:.4} is at or above the smallest loss fitted ({min_loss:.4})",
+            law.e
+        ));
+    }
+    if law.e < 0.02 * min_loss {
+        return Some(format!(
+            "E = {:.3e} has collapsed toward 0 (below 2% of the smallest loss, {min_loss:.4}): the data show no floor",
+            law.e
+        ));
+    }
+    None
+}
+
+fn fit_input_checked(input: &FitInput, kind: LawKind) -> Result<(LogPoints, Vec<f64>)> {
     let need = objective::Objective::dim(kind);
-    if input.points.len() < need {
+    let keep = select::best_lr_mask(&input.points, &vec![1.0; input.points.len()]);
+    let kept = keep.iter().filter(|k| **k).count();
+    if kept < need {
         return Err(Error::Fit(format!(
-            "{}: {} points, but the `{}` law has {need} parameters",
+            "{}: {kept} points, but the `{}` law has {need} parameters",
             input.source,
-            input.points.len(),
             kind.name()
         )));
     }
-    Ok(LogPoints::new(&input.n(), &input.d(), &input.loss()))
+    let p = &input.points;
+    let n: Vec<f64> = p.iter().map(|x| x.n).collect();
+    let d: Vec<f64> = p.iter().map(|x| x.d).collect();
+    let l: Vec<f64> = p.iter().map(|x| x.loss).collect();
+    let weights = keep.iter().map(|k| if *k { 1.0 } else { 0.0 }).collect();
+    Ok((LogPoints::new(&n, &d, &l), weights))
 }
 
-/// Fits one arch's points: multi-start L-BFGS, then the bootstrap.
-pub fn fit(input: &FitInput, spec: &FitSpec) -> Result<FitReport> {
-    let points = check_points(input, spec.kind)?;
+/// The full-data fit of one group (learning rates selected, every grid start), without a
+/// bootstrap; the pieces a bootstrap refits from.
+pub struct FullFit {
+    pub log: LogPoints,
+    pub weights: Vec<f64>,
+    pub grid: InitGrid,
+    pub solution: Solution,
+}
+
+pub fn fit_full(input: &FitInput, spec: &FitSpec) -> Result<FullFit> {
+    let (log, weights) = fit_input_checked(input, spec.kind)?;
     let grid = InitGrid::hoffmann(spec.kind);
-    let sol = solve::solve(&points, spec.kind, &spec.solver, &grid)?;
+    let solution = solve::solve(
+        &log.with_weights(weights.clone()),
+        spec.kind,
+        &spec.solver,
+        &grid,
+    )?;
+    Ok(FullFit {
+        log,
+        weights,
+        grid,
+        solution,
+    })
+}
+
+impl FullFit {
+    pub fn resampling<'a>(
+        &'a self,
+        points: &'a [Point],
+        spec: &'a FitSpec,
+    ) -> bootstrap::Resampling<'a> {
+        bootstrap::Resampling {
+            points,
+            log: &self.log,
+            kind: spec.kind,
+            opts: &spec.solver,
+            optimum: &self.solution.theta,
+            grid: &self.grid,
+            extra_starts: spec.extra_starts,
+        }
+    }
+
+    /// The points the full-data fit used.
+    pub fn used<'a>(&self, points: &'a [Point]) -> Vec<&'a Point> {
+        points
+            .iter()
+            .zip(&self.weights)
+            .filter(|(_, w)| **w > 0.0)
+            .map(|(p, _)| p)
+            .collect()
+    }
+}
+
+/// Fits one group's points: learning rates selected, multi-start L-BFGS, then the bootstrap
+/// over its (size, seed) units.
+pub fn fit(input: &FitInput, spec: &FitSpec) -> Result<FitReport> {
+    let full = fit_full(input, spec)?;
     let resampled = if spec.bootstrap > 0 {
         bootstrap::bootstrap_laws(
-            &points,
-            spec.kind,
-            &spec.solver,
-            &sol.theta,
+            &full.resampling(&input.points, spec),
             spec.bootstrap,
             spec.seed,
         )
     } else {
         Vec::new()
     };
+    Ok(report(input, spec, full, resampled))
+}
+
+/// A fit report from a full-data fit and its resampled laws (one group's own, or a
+/// comparison's joint resamples).
+pub fn report(input: &FitInput, spec: &FitSpec, full: FullFit, refits: Vec<Refit>) -> FitReport {
+    let sol = full.solution.clone();
+    let used = full.used(&input.points);
+    let resampled: Vec<Option<Law>> = refits.iter().map(Refit::law).collect();
+    let degenerate = refits.iter().filter(|r| **r == Refit::Degenerate).count();
+    let failed = refits.iter().filter(|r| **r == Refit::Failed).count();
     let intervals = intervals_of(&resampled, spec.level);
-    let arch = {
-        let arches = input.arches();
-        if arches.len() == 1 {
-            arches[0].clone()
-        } else {
-            "all".to_string()
+    let not_identified = identification(&sol.law, spec.kind, &used).or_else(|| {
+        let share = degenerate as f64 / refits.len().max(1) as f64;
+        if share > 1.0 / 3.0 {
+            return Some(format!(
+                "{:.0}% of bootstrap resamples hold no more distinct (N, D) points than the law has parameters: the runs cannot pin the law down",
+                share * 100.0
+            ));
         }
+        ["alpha", "beta"].into_iter().find_map(|name| {
+            let i = intervals.get(name)?;
+            (!(i.lo > 0.0 && i.hi <= 2.0)).then(|| {
+                format!(
+                    "the {:.0}% interval of {name}, [{:.3}, {:.3}], leaves (0, 2]: the runs do not determine the exponent",
+                    spec.level * 100.0,
+                    i.lo,
+                    i.hi
+                )
+            })
+        })
+    });
+    let intervals = if not_identified.is_none() {
+        intervals
+    } else {
+        BTreeMap::new()
     };
+    let groups = input.groups();
+    let (arch, group) = match groups.as_slice() {
+        [one] => (one.arch.clone(), one.to_string()),
+        _ => ("all".to_string(), "all".to_string()),
+    };
+    let grid = &full.grid;
     let manifest = Manifest {
         law: match spec.kind {
             LawKind::N => "L(N) = E + A N^-alpha".into(),
             LawKind::Nd => "L(N, D) = E + A N^-alpha + B D^-beta".into(),
         },
-        parameter_convention:
-            "N = total parameters; D = training tokens; L = validation loss in nats/token".into(),
+        parameter_convention: format!(
+            "N = {}; D = training tokens; L = validation loss in nats/token",
+            input.params.describe()
+        ),
         objective: format!(
             "{} of Huber(delta) over ln residuals, log-sum-exp parameterisation (A = e^a, B = e^b, E = e^e), f64, analytic gradient",
             match spec.solver.reduction {
@@ -199,9 +350,10 @@ pub fn fit(input: &FitInput, spec: &FitSpec) -> Result<FitReport> {
         max_iters: spec.solver.max_iters,
         bootstrap: if spec.bootstrap > 0 {
             format!(
-                "{} resamples of the points with replacement (seed {}), each refitted from the full-data optimum; {}% percentile intervals",
+                "{} resamples of the runs with replacement, a (size, seed) pair being one unit where the table records sizes (seed {}); learning rates re-selected in each; each refitted from the full-data optimum and {} grid starts; {}% percentile intervals",
                 spec.bootstrap,
                 spec.seed,
+                spec.extra_starts,
                 spec.level * 100.0
             )
         } else {
@@ -209,25 +361,30 @@ pub fn fit(input: &FitInput, spec: &FitSpec) -> Result<FitReport> {
         },
         source: input.source.clone(),
         convention: input.convention.to_string(),
-        points_used: input.points.iter().map(|p| p.label.clone()).collect(),
+        points_used: used.iter().map(|p| p.label.clone()).collect(),
         points_excluded: input.excluded.clone(),
         earlier_checkpoints_skipped: input.earlier_checkpoints,
     };
-    Ok(FitReport {
+    FitReport {
         arch,
+        group,
         law: spec.kind.name(),
+        identified: not_identified.is_none(),
+        not_identified,
+        lr_sweeps: select::lr_sweeps(&input.points),
         params: sol.law,
         derived: Derived::of(&sol.law),
         objective: sol.objective,
         grad_norm: sol.grad_norm,
-        n_points: points.len(),
+        n_points: used.len(),
         starts: sol.starts,
         failed_starts: sol.failed_starts,
         max_iter_starts: sol.max_iter_starts,
         failures: sol.failures,
-        bootstrap: (spec.bootstrap > 0).then(|| BootstrapSummary {
+        bootstrap: (spec.bootstrap > 0).then_some(BootstrapSummary {
             resamples: spec.bootstrap,
-            failed: resampled.iter().filter(|r| r.is_none()).count(),
+            failed,
+            degenerate,
             seed: spec.seed,
             level: spec.level,
         }),
@@ -235,7 +392,7 @@ pub fn fit(input: &FitInput, spec: &FitSpec) -> Result<FitReport> {
         manifest,
         theta: sol.theta,
         resampled,
-    })
+    }
 }
 
 fn intervals_of(resampled: &[Option<Law>], level: f64) -> BTreeMap<String, Interval> {
@@ -251,76 +408,4 @@ fn intervals_of(resampled: &[Option<Law>], level: f64) -> BTreeMap<String, Inter
         }
     }
     out
-}
-
-/// The multiplier study: a fit per arch and a row per variant size.
-#[derive(Debug, Clone, Serialize)]
-pub struct MultiplierReport {
-    pub reference: FitReport,
-    pub variant: FitReport,
-    pub rows: Vec<MultiplierRow>,
-}
-
-/// Fits the reference and the variant and inverts the reference law at each variant size.
-/// With a bootstrap, the two arches' runs are resampled independently and unbounded
-/// resamples count as +infinity in the percentiles.
-pub fn multiplier(
-    reference: &FitInput,
-    variant: &FitInput,
-    spec: &FitSpec,
-) -> Result<MultiplierReport> {
-    let ref_fit = fit(reference, spec)?;
-    // A different seed stream for the variant keeps the two arches' resamples independent.
-    let var_spec = FitSpec {
-        seed: spec.seed.wrapping_add(0x5EED),
-        ..spec.clone()
-    };
-    let var_fit = fit(variant, &var_spec)?;
-    let rows = multiplier_rows(&ref_fit, &var_fit, variant, spec.level);
-    Ok(MultiplierReport {
-        reference: ref_fit,
-        variant: var_fit,
-        rows,
-    })
-}
-
-/// Multiplier rows, one per distinct variant (N, D), from two finished fits; intervals come
-/// from pairing the fits' bootstrap resamples by index.
-pub fn multiplier_rows(
-    ref_fit: &FitReport,
-    var_fit: &FitReport,
-    variant: &FitInput,
-    level: f64,
-) -> Vec<MultiplierRow> {
-    let mut sizes: Vec<(f64, f64)> = Vec::new();
-    for p in &variant.points {
-        if !sizes.contains(&(p.n, p.d)) {
-            sizes.push((p.n, p.d));
-        }
-    }
-    sizes.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
-    let mut rows =
-        multiplier::multiplier_rows(&ref_fit.params, &var_fit.params, &var_fit.arch, &sizes);
-    for row in &mut rows {
-        let ms: Vec<f64> = ref_fit
-            .resampled
-            .iter()
-            .zip(&var_fit.resampled)
-            .filter_map(|(r, v)| Some((r.as_ref()?, v.as_ref()?)))
-            .map(|(r, v)| {
-                multiplier::effective_params(r, v, row.n_params, row.tokens)
-                    .map_or(f64::INFINITY, |e| e.1)
-            })
-            .collect();
-        if ms.is_empty() {
-            continue;
-        }
-        let unbounded = ms.iter().filter(|m| m.is_infinite()).count();
-        row.unbounded_fraction = Some(unbounded as f64 / ms.len() as f64);
-        if let Some(i) = bootstrap::interval(ms, level) {
-            row.lo = i.lo.is_finite().then_some(i.lo);
-            row.hi = i.hi.is_finite().then_some(i.hi);
-        }
-    }
-    rows
 }

@@ -203,7 +203,7 @@ impl Graph {
             let t = push(
                 &mut steps,
                 StepKind::Train,
-                cell.label(),
+                cell.label(plan.train.tokens),
                 train_config(plan, cell),
                 vec![tokens],
                 Some(ci),
@@ -307,20 +307,26 @@ impl Graph {
 
 /// The versioned config of a cell: everything that changes what it trains. Fields that only
 /// matter for one arch or mode are included only there, so changing the generator leaves
-/// the dense cells alone and the isoparametric tolerance leaves iso-body cells alone.
+/// the dense cells alone and the isoparametric tolerance leaves iso-body cells alone. Fields
+/// added after the first studies appear only away from their old behaviour (an untied
+/// baseline, a learning-rate scale of 1), so cells planned before them keep their ids.
 pub fn train_config(plan: &Plan, cell: &PlannedCell) -> Value {
     let m = &plan.model;
     let mut model = json!({ "seq_len": m.seq_len });
     if cell.arch == "dense" {
-        model["tie_embeddings"] = json!(m.tie_embeddings);
+        model["tie_embeddings"] = json!(cell.tie.unwrap_or(false));
     } else {
         model["generator"] = json!(m.generator);
     }
     if cell.mode == "isoparametric" {
         model["iso_tolerance"] = json!(m.iso_tolerance);
         model["max_layers"] = json!(m.max_layers);
+        // The depth is matched to this baseline's total.
+        if cell.tie == Some(true) {
+            model["baseline_tie"] = json!(true);
+        }
     }
-    json!({
+    let mut config = json!({
         "arch": cell.arch,
         "mode": cell.mode,
         "size": cell.size,
@@ -329,7 +335,15 @@ pub fn train_config(plan: &Plan, cell: &PlannedCell) -> Value {
         "model": model,
         "train": plan.train,
         "eval": plan.eval,
-    })
+    });
+    if cell.lr_scale != 1.0 {
+        config["lr_scale"] = json!(cell.lr_scale);
+    }
+    // Under `dense_twin` the recipe of most cells reads the primary baseline's total.
+    if plan.train.hyper_from == crate::config::HyperFrom::DenseTwin {
+        config["twin_tie"] = json!(m.ties[0]);
+    }
+    config
 }
 
 /// The analysis spec's content as canonical JSON (comments and formatting do not count).

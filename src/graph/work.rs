@@ -8,7 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::config::cell::{CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, TrainSpec};
+use crate::config::HyperFrom;
+use crate::config::cell::{
+    CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, StudyKeys, TrainSpec,
+};
 use crate::config::plan::{Plan, PlannedCell};
 use crate::graph::status::{Lease, State};
 use crate::graph::step::{Graph, StepKind};
@@ -246,7 +249,7 @@ impl<'a> Ctx<'a> {
         let json = serde_json::to_string_pretty(&a.fits_json())
             .map_err(|e| Error::Graph(e.to_string()))?;
         crate::io::write_atomic(&dir.join("fits.json"), json.as_bytes())?;
-        let fitted = a.reference.iter().count() + a.variants.len();
+        let fitted = a.fits.len();
         Ok(format!(
             "{fitted} fits, {} could not be made",
             a.fit_errors.len()
@@ -256,8 +259,11 @@ impl<'a> Ctx<'a> {
     fn multiplier(&self, dir: &Path) -> Result<String> {
         let a = self.analysis()?;
         crate::io::write_atomic(&dir.join("multipliers.csv"), a.multipliers_csv().as_bytes())?;
-        let n: usize = a.multipliers.iter().map(|(_, r)| r.len()).sum();
-        Ok(format!("{n} multipliers"))
+        let n: usize = a.comparisons.iter().map(|c| c.comparison.rows.len()).sum();
+        Ok(format!(
+            "{n} multipliers in {} comparisons",
+            a.comparisons.len()
+        ))
     }
 
     fn plots(&self, dir: &Path) -> Result<String> {
@@ -441,13 +447,15 @@ fn generator(plan: &Plan, vocab: usize, d_model: usize) -> Result<GeneratorConfi
     if let Some(v) = g.normalize_basis {
         c.normalize_basis = v;
     }
+    c.spline_decay = g.spline_decay.parse()?;
     c.validate()?;
     Ok(c)
 }
 
 /// Resolves a planned cell into the cell file `ladder train` runs: the model's depth (for
-/// isoparametric cells), its parameter count, and the recipe's hyperparameters with the
-/// spec's overrides.
+/// isoparametric cells), its parameter count, and the recipe's hyperparameters (read at the
+/// parameter count `train.hyper_from` names) with the spec's overrides and the cell's
+/// learning-rate scale.
 pub fn cell_spec(
     plan: &Plan,
     cell: &PlannedCell,
@@ -459,21 +467,32 @@ pub fn cell_spec(
     let body = model::BodyConfig::new(s.d_model, s.n_layers, s.n_heads)
         .with_d_ff(s.d_ff)
         .with_seq_len(plan.model.seq_len);
-    let dense = DenseConfig::new(vocab, body).with_tie_embeddings(plan.model.tie_embeddings);
-    let (n_layers, n_params, generator_spec) = if cell.arch == "dense" {
-        (s.n_layers, count::dense(&dense).params.total, None)
+    let dense_of = |tie: bool| DenseConfig::new(vocab, body.clone()).with_tie_embeddings(tie);
+    // The dense model this cell is compared with: the one it is matched to (isoparametric),
+    // else the size's primary baseline.
+    let twin_tie = match (cell.arch.as_str(), cell.mode.as_str()) {
+        (_, "isoparametric") => cell.tie.unwrap_or(plan.model.ties[0]),
+        _ => plan.model.ties[0],
+    };
+    let twin_total = count::dense(&dense_of(twin_tie)).params.total;
+    let (n_layers, own, generator_spec) = if cell.arch == "dense" {
+        let c = count::dense(&dense_of(cell.tie.unwrap_or(false)));
+        (s.n_layers, c, None)
     } else {
         let g = generator(plan, vocab, s.d_model)?;
         let sized = match cell.mode.as_str() {
-            "isoparametric" => {
-                sizing::isoparametric(&dense, &g, plan.model.iso_tolerance, plan.model.max_layers)?
-            }
-            _ => sizing::iso_body(&dense, &g),
+            "isoparametric" => sizing::isoparametric(
+                &dense_of(twin_tie),
+                &g,
+                plan.model.iso_tolerance,
+                plan.model.max_layers,
+            )?,
+            _ => sizing::iso_body(&dense_of(twin_tie), &g),
         };
         if !sized.within_tolerance {
             return Err(Error::Graph(format!(
                 "{}: no Leviathan depth up to model.max_layers = {} comes within model.iso_tolerance of the dense model (closest gap {:+.1}%)",
-                cell.label(),
+                cell.label(plan.train.tokens),
                 plan.model.max_layers,
                 sized.gap * 100.0
             )));
@@ -486,16 +505,19 @@ pub fn cell_spec(
             modes: g.modes,
             sigmoid_scale: g.sigmoid_scale,
             normalize_basis: g.normalize_basis,
+            spline_decay: g.spline_decay.name().to_string(),
         };
-        (
-            sized.leviathan.body.n_layers,
-            sized.leviathan_total,
-            Some(gs),
-        )
+        let c = count::leviathan(&sized.leviathan);
+        (sized.leviathan.body.n_layers, c, Some(gs))
     };
     let t = &plan.train;
+    let recipe_n = match t.hyper_from {
+        HyperFrom::Total => own.params.total,
+        HyperFrom::Nonembed => own.params.nonembed(),
+        HyperFrom::DenseTwin => twin_total,
+    };
     let h = t.recipe.hyper(
-        n_params,
+        recipe_n,
         plan.model.seq_len,
         t.micro_batch,
         cell.tokens_per_param,
@@ -518,7 +540,7 @@ pub fn cell_spec(
             n_heads: s.n_heads,
             d_ff: s.d_ff,
             seq_len: plan.model.seq_len,
-            tie_embeddings: cell.arch == "dense" && plan.model.tie_embeddings,
+            tie_embeddings: cell.arch == "dense" && cell.tie == Some(true),
             generator: generator_spec,
         },
         data: DataSpec { store },
@@ -526,7 +548,7 @@ pub fn cell_spec(
             tokens,
             batch_tokens: batch,
             micro_batch: t.micro_batch,
-            lr: t.lr.unwrap_or(h.lr),
+            lr: t.lr.unwrap_or(h.lr) * cell.lr_scale,
             warmup_tokens: warmup,
             schedule: t.schedule.clone(),
             final_lr_frac: t.final_lr_frac,
@@ -543,9 +565,19 @@ pub fn cell_spec(
             tokens: plan.eval.tokens,
         },
         config_hash: run_id.into(),
+        study: StudyKeys {
+            size: s.name.clone(),
+            baseline_tie: (cell.mode == "isoparametric").then_some(twin_tie),
+            lr_scale: cell.lr_scale,
+            tokens_per_param: t.tokens.is_none().then_some(cell.tokens_per_param),
+        },
     };
-    spec.validate()
-        .map_err(|e| Error::Graph(format!("{}: cell file would be invalid: {e}", cell.label())))?;
+    spec.validate().map_err(|e| {
+        Error::Graph(format!(
+            "{}: cell file would be invalid: {e}",
+            cell.label(plan.train.tokens)
+        ))
+    })?;
     Ok(spec)
 }
 

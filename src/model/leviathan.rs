@@ -29,6 +29,12 @@
 //! 0; S = 1 + N(0, 0.1²), so each factor starts near 1 and the product neither vanishes nor
 //! explodes; W_out ~ N(0, (0.02/√h)²).
 //!
+//! Weight decay and S ([`SplineDecay`], NOT FOUND in the sources): decoupled decay pulls a
+//! parameter toward 0, but S lives near 1, where a product of d_seed factors is well scaled.
+//! By default S is stored as Δ with S = 1 + Δ, so decay pulls S toward 1 (`One`); `Exempt`
+//! stores S and leaves it undecayed; `Zero` stores S and decays it toward 0, as the first CPU
+//! reference study trained (kept so that its cells reproduce).
+//!
 //! Cost: an embedding depends only on its id, so the generator runs once per distinct id of a
 //! batch (or once for the whole vocabulary) and the rows are gathered ([`GeneratorStrategy`]);
 //! it runs in chunks of `chunk_tokens` ids so that the [ids, h·d_seed, r] intermediates stay
@@ -58,6 +64,41 @@ pub enum GeneratorStrategy {
     Vocabulary,
     /// `DistinctIds`, or `Vocabulary` when the batch holds more than half the vocabulary.
     Auto,
+}
+
+/// What AdamW's decoupled weight decay pulls the spline coefficients S toward.
+#[derive(Config, Debug, Copy, PartialEq, Eq)]
+pub enum SplineDecay {
+    /// S = 1 + Δ with Δ the parameter: decay pulls S toward 1.
+    One,
+    /// S is the parameter and is exempt from decay.
+    Exempt,
+    /// S is the parameter and is decayed toward 0 like any matrix.
+    Zero,
+}
+
+impl SplineDecay {
+    pub fn name(self) -> &'static str {
+        match self {
+            SplineDecay::One => "one",
+            SplineDecay::Exempt => "exempt",
+            SplineDecay::Zero => "zero",
+        }
+    }
+}
+
+impl std::str::FromStr for SplineDecay {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "one" => Ok(SplineDecay::One),
+            "exempt" => Ok(SplineDecay::Exempt),
+            "zero" => Ok(SplineDecay::Zero),
+            other => Err(Error::Model(format!(
+                "unknown spline_decay `{other}`: expected one, exempt or zero"
+            ))),
+        }
+    }
 }
 
 /// Configuration of the LEV generator. Every dimension is a field so that smaller CPU-scale
@@ -91,6 +132,9 @@ pub struct GeneratorConfig {
     /// normalises, [KH] does not; NOT FOUND in the paper.
     #[config(default = true)]
     pub normalize_basis: bool,
+    /// How S is parameterised against weight decay (module doc).
+    #[config(default = "SplineDecay::One")]
+    pub spline_decay: SplineDecay,
     /// LayerNorm epsilon ([R]).
     #[config(default = 1e-5)]
     pub ln_eps: f64,
@@ -194,7 +238,15 @@ impl GeneratorConfig {
             w_seed: normal(0.0, 0.02).init([ds, h * ds], device),
             ln_gamma: Initializer::Ones.init([h, ds], device),
             ln_beta: Initializer::Zeros.init([h, ds], device),
-            spline: normal(1.0, 0.1).init([h * ds, self.knots, self.modes], device),
+            spline: normal(
+                if self.spline_decay == SplineDecay::One {
+                    0.0
+                } else {
+                    1.0
+                },
+                0.1,
+            )
+            .init([h * ds, self.knots, self.modes], device),
             w_out: normal(0.0, 0.02 / (h as f64).sqrt())
                 .init([h * self.modes, self.d_model], device),
             vocab: self.vocab,
@@ -206,6 +258,7 @@ impl GeneratorConfig {
             modes: self.modes,
             sigmoid_scale: self.sigmoid_scale,
             normalize_basis: self.normalize_basis,
+            spline_decay: self.spline_decay,
             ln_eps: self.ln_eps,
             log_eps: self.log_eps,
             chunk_tokens: self.chunk_tokens,
@@ -224,7 +277,8 @@ pub struct Generator<B: Backend> {
     /// Per-head LayerNorm weight and bias. `[h, d_seed]`.
     pub ln_gamma: Param<Tensor<B, 2>>,
     pub ln_beta: Param<Tensor<B, 2>>,
-    /// Spline coefficients S_ℓ[j, g, m], heads major. `[h·d_seed, κ, r]`.
+    /// Spline coefficients S_ℓ[j, g, m] (or Δ = S − 1 under [`SplineDecay::One`]), heads
+    /// major. `[h·d_seed, κ, r]`.
     pub spline: Param<Tensor<B, 3>>,
     /// The h output maps stacked: rows ℓ·r.. are W_out,ℓ. `[h·r, D]`.
     pub w_out: Param<Tensor<B, 2>>,
@@ -237,6 +291,7 @@ pub struct Generator<B: Backend> {
     modes: usize,
     sigmoid_scale: f64,
     normalize_basis: bool,
+    spline_decay: SplineDecay,
     ln_eps: f64,
     log_eps: f64,
     chunk_tokens: usize,
@@ -372,11 +427,25 @@ impl<B: Backend> Generator<B> {
         // Step 4–5: one batched [n, κ]·[κ, r] matmul per (head, coordinate).
         let t = t.permute([1, 2, 0]).reshape([h * ds, n, 1]);
         let basis = bspline_basis(t, self.knots, self.normalize_basis);
-        let phi = basis.matmul(self.spline.val()).reshape([h, ds, n * r]);
+        let phi = basis.matmul(self.coefficients()).reshape([h, ds, n * r]);
         let modes = separable_product(phi, self.log_eps);
         // Step 6: E = Σ_ℓ W_out,ℓ M_ℓ is one [n, h·r]·[h·r, D] matmul.
         let modes = modes.reshape([h, n, r]).swap_dims(0, 1).reshape([n, h * r]);
         modes.matmul(self.w_out.val())
+    }
+}
+
+impl<B: Backend> Generator<B> {
+    /// The spline coefficients S, whatever their parameterisation.
+    pub fn coefficients(&self) -> Tensor<B, 3> {
+        match self.spline_decay {
+            SplineDecay::One => self.spline.val().add_scalar(1.0),
+            SplineDecay::Exempt | SplineDecay::Zero => self.spline.val(),
+        }
+    }
+
+    pub fn spline_decay(&self) -> SplineDecay {
+        self.spline_decay
     }
 }
 

@@ -16,7 +16,9 @@ pub mod vocab;
 pub use backend::{CpuBackend, DeviceKind};
 pub use blocks::BodyConfig;
 pub use dense::{Dense, DenseConfig};
-pub use leviathan::{Generator, GeneratorConfig, GeneratorStrategy, Leviathan, LeviathanConfig};
+pub use leviathan::{
+    Generator, GeneratorConfig, GeneratorStrategy, Leviathan, LeviathanConfig, SplineDecay,
+};
 
 use burn::module::Param;
 use burn::tensor::backend::Backend;

@@ -1,19 +1,25 @@
-//! The numbers behind a report, computed from result rows only: final cells, per-group fits,
-//! multipliers, rollout, token efficiency, per-bucket changes, throughput, training curves.
+//! The numbers behind a report, computed from result rows only: final cells, one fit per
+//! group (arch, mode, baseline), the comparison of every variant group with every baseline it
+//! is compared with (multipliers at the fitted and the measured loss, paired differences),
+//! learning-rate sweeps, seed spreads, rollout, token efficiency, per-bucket changes,
+//! throughput and training curves. Nothing pools groups.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::spec::AnalysisSpec;
-use crate::fit::{self, FitReport, FitSpec, LawKind, MultiplierRow};
-use crate::table::{Excluded, FitInput, Point, ResultRow};
+use crate::fit::select::{best_lr_mask, std_dev};
+use crate::fit::{self, At, Comparison, FitReport, FitSpec, LawKind, LrSweep};
+use crate::table::{Excluded, FitInput, Group, ParamCount, Point, ResultRow};
 use crate::{Error, Result};
 
 /// One cell at its final checkpoint.
 #[derive(Debug, Clone, Serialize)]
 pub struct CellSummary {
     pub run_id: String,
+    pub group: Group,
+    pub size: String,
     pub arch: String,
     pub mode: String,
     pub n_params: i64,
@@ -23,29 +29,50 @@ pub struct CellSummary {
     pub n_layers: i64,
     pub n_heads: i64,
     pub seed: i64,
+    pub lr_scale: f64,
+    pub lr: f64,
     pub tokens: i64,
     pub val_loss: f64,
     pub val_bpb: f64,
     pub status: String,
     pub tokens_per_s: f64,
     pub wall_s: f64,
+    /// At its group's chosen learning rate for its size (always, without a sweep).
+    pub chosen: bool,
 }
 
 impl CellSummary {
-    fn body(&self) -> (i64, i64, i64) {
-        (self.d_model, self.n_layers, self.n_heads)
-    }
     pub fn body_label(&self) -> String {
         format!("d{} L{} H{}", self.d_model, self.n_layers, self.n_heads)
     }
+
+    /// The size label, or the body where the table records no size.
+    pub fn size_label(&self) -> String {
+        if self.size.is_empty() {
+            self.body_label()
+        } else {
+            self.size.clone()
+        }
+    }
+
+    /// Training tokens per parameter, under the analysis's N convention.
+    pub fn tokens_per_param(&self, params: ParamCount) -> f64 {
+        self.tokens as f64 / self.n(params)
+    }
+
+    pub fn n(&self, params: ParamCount) -> f64 {
+        match params {
+            ParamCount::Total => self.n_params as f64,
+            ParamCount::Nonembed => self.n_nonembed as f64,
+        }
+    }
 }
 
-/// A fitted group: the reference arch, or one variant arch in one comparison mode.
+/// One group's own fit (bootstrap over its own runs).
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupFit {
     pub key: String,
-    pub arch: String,
-    pub mode: Option<String>,
+    pub group: Group,
     #[serde(skip)]
     pub input: FitInput,
     pub fit: FitReport,
@@ -63,12 +90,23 @@ pub struct Rollout {
     pub relative_error: f64,
 }
 
-/// Tokens a variant needs to reach the reference's final loss at the same body.
+/// A reference run and a variant run of the same size and seed with the same body
+/// (iso-body), each at its chosen learning rate.
 #[derive(Debug, Clone, Serialize)]
-pub struct TokenEfficiency {
+pub struct RunPair {
+    pub reference: String,
+    pub variant: String,
+    pub size: String,
+    pub seed: i64,
     pub body: String,
     pub reference_run: String,
     pub variant_run: String,
+}
+
+/// Tokens a variant needs to reach the reference's final loss at the same body.
+#[derive(Debug, Clone, Serialize)]
+pub struct TokenEfficiency {
+    pub pair: RunPair,
     pub reference_tokens: f64,
     pub reference_loss: f64,
     /// Interpolated (in log tokens) on the variant's evaluated checkpoints; `None` if it never
@@ -81,39 +119,71 @@ pub struct TokenEfficiency {
 /// Relative perplexity change of a variant vs the reference per frequency bucket, same body.
 #[derive(Debug, Clone, Serialize)]
 pub struct BucketChange {
-    pub body: String,
-    pub reference_run: String,
-    pub variant_run: String,
+    pub pair: RunPair,
     pub n_params_reference: i64,
     /// exp(L_variant - L_reference) - 1 per bucket (most frequent first); `None` where
     /// either run has no tokens in the bucket.
     pub ppl_change: Vec<Option<f64>>,
 }
 
+/// Training throughput of an iso-body pair of groups at one size (means over seeds).
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub reference: String,
+    pub variant: String,
+    pub size: String,
+    pub body: String,
+    pub reference_tokens_per_s: f64,
+    pub variant_tokens_per_s: f64,
+}
+
+/// Final loss over seeds of one group at one size, at its chosen learning rate.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedSpread {
+    pub group: String,
+    pub size: String,
+    pub n: f64,
+    pub tokens: f64,
+    pub lr_scale: f64,
+    pub seeds: usize,
+    pub mean: f64,
+    /// Sample standard deviation over seeds (0 with one seed).
+    pub spread: f64,
+}
+
+/// A variant group compared with one baseline.
+#[derive(Debug, Clone, Serialize)]
+pub struct ComparisonSummary {
+    pub reference: Group,
+    pub variant: Group,
+    pub comparison: Comparison,
+}
+
 /// (x, y) points of a curve.
 pub type Points = Vec<(f64, f64)>;
 
-/// A training curve: run id, arch, (tokens, validation loss) points.
+/// A training curve: run id, group name, (tokens, validation loss) points.
 pub type Curve = (String, String, Points);
 
 /// Everything the report shows.
 #[derive(Debug, Clone)]
 pub struct Analysis {
     pub law: LawKind,
+    pub params: ParamCount,
+    pub headline: At,
     pub reference_arch: String,
     pub cells: Vec<CellSummary>,
     pub left_out: Vec<Excluded>,
-    pub reference: Option<GroupFit>,
-    pub variants: Vec<GroupFit>,
-    pub multipliers: Vec<(String, Vec<MultiplierRow>)>,
+    /// Every group's own fit, baselines first.
+    pub fits: Vec<GroupFit>,
+    pub comparisons: Vec<ComparisonSummary>,
     pub rollouts: Vec<Rollout>,
     pub efficiency: Vec<TokenEfficiency>,
     pub buckets: Vec<BucketChange>,
-    /// (run_id, group, [(tokens, val_loss)]) for every cell with evaluated checkpoints; the
-    /// group is the reference arch or `arch/mode`, as the fits name them.
     pub curves: Vec<Curve>,
-    /// (body, reference tokens/s, variant tokens/s) for iso-body pairs.
-    pub throughput: Vec<(String, f64, f64)>,
+    pub throughput: Vec<Throughput>,
+    pub sweeps: Vec<LrSweep>,
+    pub seeds: Vec<SeedSpread>,
     /// Fits that could not be made, and why (the report says so instead of failing).
     pub fit_errors: Vec<String>,
     pub wall_s_total: f64,
@@ -127,33 +197,33 @@ fn final_rows(rows: &[ResultRow]) -> Vec<&ResultRow> {
             *e = r;
         }
     }
-    let mut out: Vec<&ResultRow> = last.into_values().collect();
-    out.sort_by(|a, b| {
-        a.arch
-            .cmp(&b.arch)
-            .then(a.mode.cmp(&b.mode))
-            .then(a.n_params.cmp(&b.n_params))
-            .then(a.run_id.cmp(&b.run_id))
-    });
-    out
+    last.into_values().collect()
 }
 
-fn input_of(cells: &[&CellSummary], source: &str) -> FitInput {
+fn group_of(r: &ResultRow) -> Group {
+    Group::new(&r.arch, Some(&r.mode), r.tie)
+}
+
+fn point_of(c: &CellSummary, params: ParamCount) -> Point {
+    Point {
+        group: c.group.clone(),
+        unit: if c.size.is_empty() {
+            format!("d{}", c.d_model)
+        } else {
+            c.size.clone()
+        },
+        seed: c.seed,
+        lr_scale: c.lr_scale,
+        n_nonembed: Some(c.n_nonembed as f64),
+        ..Point::new(&c.run_id, &c.arch, c.n(params), c.tokens as f64, c.val_loss)
+    }
+}
+
+fn input_of(points: Vec<Point>, source: &str, params: ParamCount) -> FitInput {
     FitInput {
-        source: source.to_string(),
         convention: "results table",
-        points: cells
-            .iter()
-            .map(|c| Point {
-                label: c.run_id.clone(),
-                arch: c.arch.clone(),
-                n: c.n_params as f64,
-                d: c.tokens as f64,
-                loss: c.val_loss,
-            })
-            .collect(),
-        excluded: Vec::new(),
-        earlier_checkpoints: 0,
+        params,
+        ..FitInput::new(source, points)
     }
 }
 
@@ -180,14 +250,32 @@ pub fn tokens_to_reach(curve: &[(f64, f64)], target: f64) -> Option<f64> {
     None
 }
 
-/// How fits, curves and figures name a group of cells: the reference arch alone, else
-/// `arch/mode`.
-fn group_key(reference: &str, arch: &str, mode: &str) -> String {
-    if arch == reference {
-        arch.to_string()
-    } else {
-        format!("{arch}/{mode}")
+/// Seed means and spreads of every group and size, at the chosen learning rates.
+fn seed_spreads(points: &[Point], chosen: &[bool]) -> Vec<SeedSpread> {
+    let mut by: BTreeMap<(String, String, u64), Vec<usize>> = BTreeMap::new();
+    for (i, p) in points.iter().enumerate().filter(|(i, _)| chosen[*i]) {
+        by.entry((p.group.to_string(), p.unit.clone(), p.d.to_bits()))
+            .or_default()
+            .push(i);
     }
+    let mut out: Vec<SeedSpread> = by
+        .into_iter()
+        .map(|((group, size, d), members)| {
+            let losses: Vec<f64> = members.iter().map(|&i| points[i].loss).collect();
+            SeedSpread {
+                group,
+                size,
+                n: points[members[0]].n,
+                tokens: f64::from_bits(d),
+                lr_scale: points[members[0]].lr_scale,
+                seeds: losses.len(),
+                mean: losses.iter().sum::<f64>() / losses.len() as f64,
+                spread: std_dev(&losses),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| a.group.cmp(&b.group).then(a.n.total_cmp(&b.n)));
+    out
 }
 
 /// Computes every figure of the report from the rows.
@@ -198,11 +286,14 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         ));
     }
     let law = spec.law_kind()?;
+    let params = spec.param_count()?;
     let finals = final_rows(rows);
-    let cells: Vec<CellSummary> = finals
+    let mut cells: Vec<CellSummary> = finals
         .iter()
         .map(|r| CellSummary {
             run_id: r.run_id.clone(),
+            group: group_of(r),
+            size: r.size.clone(),
             arch: r.arch.clone(),
             mode: r.mode.clone(),
             n_params: r.n_params,
@@ -212,18 +303,32 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             n_layers: r.n_layers,
             n_heads: r.n_heads,
             seed: r.seed,
+            lr_scale: r.lr_scale,
+            lr: r.lr,
             tokens: r.tokens,
             val_loss: r.val_loss,
             val_bpb: r.val_bpb,
             status: r.status.clone(),
             tokens_per_s: r.tokens_per_s,
             wall_s: r.wall_s,
+            chosen: false,
         })
         .collect();
+    cells.sort_by(|a, b| {
+        (a.arch != spec.reference)
+            .cmp(&(b.arch != spec.reference))
+            .then(a.group.cmp(&b.group))
+            .then(a.n_params.cmp(&b.n_params))
+            .then(a.tokens.cmp(&b.tokens))
+            .then(a.lr_scale.total_cmp(&b.lr_scale))
+            .then(a.seed.cmp(&b.seed))
+            .then(a.run_id.cmp(&b.run_id))
+    });
     let mut left_out = Vec::new();
-    let usable: Vec<&CellSummary> = cells
-        .iter()
-        .filter(|c| {
+    let usable: Vec<usize> = (0..cells.len())
+        .filter(|&i| {
+            let c = &cells[i];
+            let wanted = c.arch == spec.reference || spec.modes.contains(&c.mode);
             let ok = c.status == "succeeded" && c.val_loss.is_finite() && c.val_loss > 0.0;
             if !ok {
                 left_out.push(Excluded {
@@ -231,9 +336,17 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
                     reason: format!("status {}", c.status),
                 });
             }
-            ok
+            ok && wanted
         })
         .collect();
+    let points: Vec<Point> = usable
+        .iter()
+        .map(|&i| point_of(&cells[i], params))
+        .collect();
+    let chosen = best_lr_mask(&points, &vec![1.0; points.len()]);
+    for (k, &i) in usable.iter().enumerate() {
+        cells[i].chosen = chosen[k];
+    }
 
     let fit_spec = FitSpec {
         bootstrap: spec.bootstrap,
@@ -241,79 +354,65 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         level: spec.level,
         ..FitSpec::new(law)
     };
-    let mut fit_errors = Vec::new();
-    let fit_group = |key: String,
-                     arch: &str,
-                     mode: Option<String>,
-                     members: Vec<&CellSummary>|
-     -> std::result::Result<GroupFit, String> {
-        let input = input_of(&members, &key)
-            .exclude_top(spec.exclude_top)
-            .map_err(|e| format!("{key}: {e}"))?;
-        let fit = fit::fit(&input, &fit_spec).map_err(|e| format!("{key}: {e}"))?;
-        Ok(GroupFit {
-            key,
-            arch: arch.to_string(),
-            mode,
-            input,
-            fit,
-        })
+    let mut groups: Vec<Group> = Vec::new();
+    for p in &points {
+        if !groups.contains(&p.group) {
+            groups.push(p.group.clone());
+        }
+    }
+    groups.sort_by(|a, b| {
+        (a.arch != spec.reference)
+            .cmp(&(b.arch != spec.reference))
+            .then(a.cmp(b))
+    });
+    let group_input = |g: &Group| -> Result<FitInput> {
+        input_of(
+            points.iter().filter(|p| &p.group == g).cloned().collect(),
+            &g.to_string(),
+            params,
+        )
+        .exclude_top(spec.exclude_top)
     };
-    let ref_members: Vec<&CellSummary> = usable
-        .iter()
-        .copied()
-        .filter(|c| c.arch == spec.reference)
-        .collect();
-    let reference = if ref_members.is_empty() {
+    let mut fit_errors = Vec::new();
+    if !groups.iter().any(|g| g.arch == spec.reference) {
         fit_errors.push(format!(
             "{}: no succeeded cells of the reference arch",
             spec.reference
         ));
-        None
-    } else {
-        fit_group(
-            group_key(&spec.reference, &spec.reference, "reference"),
-            &spec.reference,
-            None,
-            ref_members,
-        )
-        .map_err(|e| fit_errors.push(e))
-        .ok()
-    };
-    let mut groups: BTreeMap<(String, String), Vec<&CellSummary>> = BTreeMap::new();
-    for c in usable
-        .iter()
-        .filter(|c| c.arch != spec.reference && spec.modes.contains(&c.mode))
-    {
-        groups
-            .entry((c.arch.clone(), c.mode.clone()))
-            .or_default()
-            .push(c);
     }
-    let mut variants = Vec::new();
-    for ((arch, mode), members) in groups {
-        match fit_group(
-            group_key(&spec.reference, &arch, &mode),
-            &arch,
-            Some(mode),
-            members,
-        ) {
-            Ok(g) => variants.push(g),
-            Err(e) => fit_errors.push(e),
+    let mut fits = Vec::new();
+    for g in &groups {
+        match group_input(g).and_then(|input| Ok((fit::fit(&input, &fit_spec)?, input))) {
+            Ok((fit, input)) => fits.push(GroupFit {
+                key: g.to_string(),
+                group: g.clone(),
+                input,
+                fit,
+            }),
+            Err(e) => fit_errors.push(format!("{g}: {e}")),
         }
     }
-    let multipliers = match &reference {
-        Some(r) => variants
+
+    let references: Vec<&GroupFit> = fits
+        .iter()
+        .filter(|f| f.group.arch == spec.reference)
+        .collect();
+    let mut comparisons = Vec::new();
+    for v in fits.iter().filter(|f| f.group.arch != spec.reference) {
+        for r in references
             .iter()
-            .map(|v| {
-                (
-                    v.key.clone(),
-                    fit::multiplier_rows(&r.fit, &v.fit, &v.input, spec.level),
-                )
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+            .filter(|r| r.group.compares_with(&v.group))
+        {
+            match fit::compare(&r.input, &v.input, &fit_spec) {
+                Ok(c) => comparisons.push(ComparisonSummary {
+                    reference: r.group.clone(),
+                    variant: v.group.clone(),
+                    comparison: c,
+                }),
+                Err(e) => fit_errors.push(format!("{} vs {}: {e}", v.key, r.key)),
+            }
+        }
+    }
 
     let mut rollouts = Vec::new();
     if spec.rollout {
@@ -321,7 +420,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             bootstrap: 0,
             ..fit_spec.clone()
         };
-        for g in reference.iter().chain(&variants) {
+        for g in &fits {
             let max_n = g.input.points.iter().map(|p| p.n).fold(0.0, f64::max);
             let smaller: Vec<Point> = g
                 .input
@@ -330,12 +429,10 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
                 .filter(|p| p.n < max_n)
                 .cloned()
                 .collect();
-            let sizes = {
-                let mut ns: Vec<f64> = smaller.iter().map(|p| p.n).collect();
-                ns.dedup();
-                ns.len()
-            };
-            if smaller.len() < fit::objective::Objective::dim(law) || sizes < 2 {
+            let mut sizes: Vec<u64> = smaller.iter().map(|p| p.n.to_bits()).collect();
+            sizes.sort_unstable();
+            sizes.dedup();
+            if sizes.len() < 2 {
                 continue;
             }
             let train = FitInput {
@@ -345,11 +442,15 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             let Ok(f) = fit::fit(&train, &no_boot) else {
                 continue;
             };
-            for p in g.input.points.iter().filter(|p| p.n == max_n) {
+            let kept = best_lr_mask(&g.input.points, &vec![1.0; g.input.points.len()]);
+            for (i, p) in g.input.points.iter().enumerate() {
+                if p.n != max_n || !kept[i] {
+                    continue;
+                }
                 let predicted = f.params.predict(p.n, p.d);
                 rollouts.push(Rollout {
                     key: g.key.clone(),
-                    fitted_points: train.points.len(),
+                    fitted_points: f.n_points,
                     held_out: p.label.clone(),
                     n_params: p.n,
                     predicted,
@@ -360,6 +461,10 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         }
     }
 
+    let group_name: BTreeMap<&str, String> = cells
+        .iter()
+        .map(|c| (c.run_id.as_str(), c.group.to_string()))
+        .collect();
     let mut curves_by_run: BTreeMap<&str, (String, Points)> = BTreeMap::new();
     for r in rows
         .iter()
@@ -367,70 +472,106 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     {
         curves_by_run
             .entry(r.run_id.as_str())
-            .or_insert_with(|| (group_key(&spec.reference, &r.arch, &r.mode), Vec::new()))
+            .or_insert_with(|| (group_name[r.run_id.as_str()].clone(), Vec::new()))
             .1
             .push((r.tokens as f64, r.val_loss));
     }
     let curves: Vec<Curve> = curves_by_run
         .into_iter()
-        .map(|(id, (arch, mut pts))| {
+        .map(|(id, (group, mut pts))| {
             pts.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (id.to_string(), arch, pts)
+            (id.to_string(), group, pts)
         })
         .collect();
 
-    // Iso-body pairs: a reference cell and a variant cell with the same body and seed.
+    // Iso-body pairs: a baseline run and a variant run with the same body, size and seed,
+    // each at its chosen learning rate.
+    let chosen_cells: Vec<&CellSummary> = cells.iter().filter(|c| c.chosen).collect();
     let mut efficiency = Vec::new();
     let mut buckets = Vec::new();
-    let mut throughput = Vec::new();
-    for r in usable.iter().filter(|c| c.arch == spec.reference) {
-        for v in usable.iter().filter(|c| {
-            c.arch != spec.reference
-                && c.mode == "iso_body"
-                && c.body() == r.body()
-                && c.seed == r.seed
-        }) {
-            let curve = curves
-                .iter()
-                .find(|c| c.0 == v.run_id)
-                .map(|c| c.2.clone())
-                .unwrap_or_default();
-            let vt = tokens_to_reach(&curve, r.val_loss);
-            efficiency.push(TokenEfficiency {
-                body: r.body_label(),
-                reference_run: r.run_id.clone(),
-                variant_run: v.run_id.clone(),
-                reference_tokens: r.tokens as f64,
-                reference_loss: r.val_loss,
-                variant_tokens: vt,
-                ratio: vt.map(|t| r.tokens as f64 / t),
-            });
-            let row_of = |id: &str| {
-                finals
-                    .iter()
-                    .find(|x| x.run_id == id)
-                    .map(|x| parse_buckets(&x.bucket_loss))
-                    .unwrap_or_default()
-            };
-            let (rb, vb) = (row_of(&r.run_id), row_of(&v.run_id));
-            if !rb.is_empty() && rb.len() == vb.len() {
-                buckets.push(BucketChange {
+    // (baseline, variant, size, body) -> (baseline tokens/s, variant tokens/s) over seeds.
+    type SpeedKey = (String, String, String, String);
+    let mut speeds: BTreeMap<SpeedKey, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
+    for cs in &comparisons {
+        if cs.variant.mode.as_deref() != Some("iso_body") {
+            continue;
+        }
+        for r in chosen_cells.iter().filter(|c| c.group == cs.reference) {
+            for v in chosen_cells.iter().filter(|c| {
+                c.group == cs.variant
+                    && c.seed == r.seed
+                    && c.tokens == r.tokens
+                    && c.size == r.size
+                    && c.body_label() == r.body_label()
+            }) {
+                let pair = RunPair {
+                    reference: cs.reference.to_string(),
+                    variant: cs.variant.to_string(),
+                    size: r.size_label(),
+                    seed: r.seed,
                     body: r.body_label(),
                     reference_run: r.run_id.clone(),
                     variant_run: v.run_id.clone(),
-                    n_params_reference: r.n_params,
-                    ppl_change: rb
-                        .iter()
-                        .zip(&vb)
-                        .map(|(a, b)| Some((b.as_ref()? - a.as_ref()?).exp() - 1.0))
-                        .collect(),
+                };
+                let curve = curves
+                    .iter()
+                    .find(|c| c.0 == v.run_id)
+                    .map(|c| c.2.clone())
+                    .unwrap_or_default();
+                let vt = tokens_to_reach(&curve, r.val_loss);
+                efficiency.push(TokenEfficiency {
+                    pair: pair.clone(),
+                    reference_tokens: r.tokens as f64,
+                    reference_loss: r.val_loss,
+                    variant_tokens: vt,
+                    ratio: vt.map(|t| r.tokens as f64 / t),
                 });
-            }
-            if r.tokens_per_s > 0.0 && v.tokens_per_s > 0.0 {
-                throughput.push((r.body_label(), r.tokens_per_s, v.tokens_per_s));
+                let row_of = |id: &str| {
+                    finals
+                        .iter()
+                        .find(|x| x.run_id == id)
+                        .map(|x| parse_buckets(&x.bucket_loss))
+                        .unwrap_or_default()
+                };
+                let (rb, vb) = (row_of(&r.run_id), row_of(&v.run_id));
+                if !rb.is_empty() && rb.len() == vb.len() {
+                    buckets.push(BucketChange {
+                        pair,
+                        n_params_reference: r.n_params,
+                        ppl_change: rb
+                            .iter()
+                            .zip(&vb)
+                            .map(|(a, b)| Some((b.as_ref()? - a.as_ref()?).exp() - 1.0))
+                            .collect(),
+                    });
+                }
+                if r.tokens_per_s > 0.0 && v.tokens_per_s > 0.0 {
+                    let e = speeds
+                        .entry((
+                            cs.reference.to_string(),
+                            cs.variant.to_string(),
+                            r.size_label(),
+                            r.body_label(),
+                        ))
+                        .or_default();
+                    e.0.push(r.tokens_per_s);
+                    e.1.push(v.tokens_per_s);
+                }
             }
         }
     }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let throughput = speeds
+        .into_iter()
+        .map(|((reference, variant, size, body), (r, v))| Throughput {
+            reference,
+            variant,
+            size,
+            body,
+            reference_tokens_per_s: mean(&r),
+            variant_tokens_per_s: mean(&v),
+        })
+        .collect();
     let wall_s_total = cells
         .iter()
         .map(|c| c.wall_s)
@@ -438,12 +579,15 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         .sum();
     Ok(Analysis {
         law,
+        params,
+        headline: spec.headline_at()?,
         reference_arch: spec.reference.clone(),
+        sweeps: fit::select::lr_sweeps(&points),
+        seeds: seed_spreads(&points, &chosen),
         cells,
         left_out,
-        reference,
-        variants,
-        multipliers,
+        fits,
+        comparisons,
         rollouts,
         efficiency,
         buckets,
@@ -455,39 +599,57 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
 }
 
 impl Analysis {
-    /// fits.json: every group's fit report (with manifest) and the multipliers.
+    /// The comparisons' multiplier rows at one loss, with the comparison they belong to.
+    pub fn rows_at(&self, at: At) -> Vec<(&ComparisonSummary, &fit::MultiplierRow)> {
+        self.comparisons
+            .iter()
+            .flat_map(|c| c.comparison.rows.iter().map(move |r| (c, r)))
+            .filter(|(_, r)| r.at == at)
+            .collect()
+    }
+
+    /// fits.json: every group's fit report (with manifest), the comparisons, the sweeps.
     pub fn fits_json(&self) -> serde_json::Value {
         serde_json::json!({
             "law": self.law.name(),
-            "reference": self.reference,
-            "variants": self.variants,
-            "multipliers": self.multipliers.iter().map(|(k, rows)| serde_json::json!({"group": k, "rows": rows})).collect::<Vec<_>>(),
+            "params": self.params.name(),
+            "headline": self.headline.name(),
+            "fits": self.fits,
+            "comparisons": self.comparisons,
+            "lr_sweeps": self.sweeps,
+            "seeds": self.seeds,
             "rollout": self.rollouts,
             "left_out": self.left_out,
             "fit_errors": self.fit_errors,
         })
     }
 
-    /// multipliers.csv: one row per variant group and size.
+    /// multipliers.csv: one row per comparison, loss (fitted or measured) and variant size.
     pub fn multipliers_csv(&self) -> String {
         let f = |x: Option<f64>| x.map(|v| format!("{v}")).unwrap_or_default();
         let mut s = String::from(
-            "group,arch,n_params,tokens,variant_loss,n_eq,multiplier,lo,hi,unbounded,unbounded_fraction\n",
+            "reference,variant,at,params,size,n_params,tokens,variant_loss,seeds,n_eq,multiplier,lo,hi,unbounded,unbounded_fraction,identified\n",
         );
-        for (key, rows) in &self.multipliers {
-            for r in rows {
+        for at in [At::Fitted, At::Measured] {
+            for (_, r) in self.rows_at(at) {
                 s += &format!(
-                    "{key},{},{},{},{},{},{},{},{},{},{}\n",
-                    r.arch,
+                    "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+                    r.reference,
+                    r.variant,
+                    r.at.name(),
+                    self.params.name(),
+                    r.size,
                     r.n_params,
                     r.tokens,
                     r.variant_loss,
+                    r.seeds,
                     f(r.n_eq),
                     f(r.multiplier),
                     f(r.lo),
                     f(r.hi),
                     r.unbounded,
-                    f(r.unbounded_fraction)
+                    f(r.unbounded_fraction),
+                    r.identified
                 );
             }
         }

@@ -1,16 +1,35 @@
-//! The report's figures, built from an [`Analysis`] as [`Chart`]s.
+//! The report's figures, built from an [`Analysis`] as [`Chart`]s. Each group keeps one colour
+//! across figures; titles say what is compared, under which N convention, and what the bars
+//! or bands are.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::analysis::{Analysis, GroupFit};
 use super::spec::AnalysisSpec;
 use crate::Result;
-use crate::fit::LawKind;
 use crate::fit::bootstrap::interval;
+use crate::fit::{At, LawKind};
 use crate::plot::{Chart, Layer};
 
-fn groups(a: &Analysis) -> Vec<&GroupFit> {
-    a.reference.iter().chain(&a.variants).collect()
+/// A group's colour: its position among the fitted groups (baselines first), or after them.
+fn color_of(a: &Analysis, group: &str) -> usize {
+    a.fits
+        .iter()
+        .position(|g| g.key == group)
+        .unwrap_or(a.fits.len())
+}
+
+/// A comparison's colour: its variant's, shifted for the second baseline so both show.
+fn comparison_color(a: &Analysis, reference: &str, variant: &str) -> usize {
+    let refs: Vec<&str> = a
+        .fits
+        .iter()
+        .filter(|g| g.group.arch == a.reference_arch)
+        .map(|g| g.key.as_str())
+        .collect();
+    let k = refs.iter().position(|r| *r == reference).unwrap_or(0);
+    color_of(a, variant) + k * a.fits.len()
 }
 
 /// Tokens per parameter of a group (median), to draw an `nd` law along its own token rule.
@@ -26,38 +45,48 @@ fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .collect()
 }
 
-fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
-    let gs = groups(a);
-    let all_n: Vec<f64> = gs
+/// The points a group's fit used (its chosen learning rates).
+fn used(g: &GroupFit) -> Vec<(f64, f64, f64)> {
+    let names = &g.fit.manifest.points_used;
+    g.input
+        .points
         .iter()
-        .flat_map(|g| g.input.points.iter().map(|p| p.n))
-        .collect();
-    if all_n.is_empty() {
+        .filter(|p| names.contains(&p.label))
+        .map(|p| (p.n, p.d, p.loss))
+        .collect()
+}
+
+fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
+    let all: Vec<(f64, f64, f64)> = a.fits.iter().flat_map(used).collect();
+    if all.is_empty() {
         return None;
     }
-    let lo = all_n.iter().cloned().fold(f64::INFINITY, f64::min) / 1.3;
-    let hi = all_n.iter().cloned().fold(0.0, f64::max) * 1.3;
+    let lo = all.iter().map(|p| p.0).fold(f64::INFINITY, f64::min) / 1.3;
+    let hi = all.iter().map(|p| p.0).fold(0.0, f64::max) * 1.3;
     let grid = log_grid(lo, hi, 60);
     let mut c = Chart::new(
-        "Validation loss vs parameters, with fitted laws",
-        "total parameters N",
+        &format!(
+            "Final validation loss vs N, a law per group ({:.0}% bootstrap bands)",
+            level * 100.0
+        ),
+        &format!("N ({})", a.params.describe()),
         "validation loss (nats/token)",
     );
     c.log_x = true;
-    // Degenerate resamples (4 points, 3 parameters) can send a band to 1e14 nats and flatten
-    // every point; bands and curves stay within the measured losses' span on each side.
-    let (ymin, ymax) = gs
+    // Degenerate resamples can send a band to 1e14 nats and flatten every point; bands and
+    // curves stay within the measured losses' span on each side.
+    let (ymin, ymax) = all
         .iter()
-        .flat_map(|g| g.input.points.iter().map(|p| p.loss))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), l| {
-            (lo.min(l), hi.max(l))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(p.2), hi.max(p.2))
         });
     let margin = (ymax - ymin).max(0.05 * ymax.abs());
     let clip = |y: f64| y.clamp(ymin - margin, ymax + margin);
-    for (i, g) in gs.iter().enumerate() {
+    for g in &a.fits {
+        let i = color_of(a, &g.key);
         let tpp = tokens_per_param(g);
         let resampled: Vec<_> = g.fit.resampled.iter().flatten().collect();
-        if !resampled.is_empty() {
+        if g.fit.identified && !resampled.is_empty() {
             let band: Vec<(f64, f64, f64)> = grid
                 .iter()
                 .filter_map(|&n| {
@@ -81,82 +110,112 @@ fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
                     .collect(),
             });
         }
+        let p = &g.fit.params;
         c.layers.push(Layer::Line {
-            label: format!(
-                "{} fit: E={:.3}, alpha={:.3}",
-                g.key, g.fit.params.e, g.fit.params.alpha
-            ),
+            label: if g.fit.identified {
+                format!("{} law: E={:.3}, alpha={:.3}", g.key, p.e, p.alpha)
+            } else {
+                format!("{} law: not identified", g.key)
+            },
             color: i,
             points: grid
                 .iter()
-                .map(|&n| (n, clip(g.fit.params.predict(n, n * tpp))))
+                .map(|&n| (n, clip(p.predict(n, n * tpp))))
                 .collect(),
-            dashed: false,
+            dashed: !g.fit.identified,
         });
         c.layers.push(Layer::Points {
             label: g.key.clone(),
             color: i,
-            points: g.input.points.iter().map(|p| (p.n, p.loss)).collect(),
+            points: used(g).iter().map(|p| (p.0, p.2)).collect(),
         });
     }
     Some(c)
 }
 
-fn multiplier(a: &Analysis) -> Option<Chart> {
-    if a.multipliers.iter().all(|(_, rows)| rows.is_empty()) {
+fn multiplier(a: &Analysis, level: f64) -> Option<Chart> {
+    if a.comparisons.iter().all(|c| c.comparison.rows.is_empty()) {
         return None;
     }
     let mut c = Chart::new(
         &format!(
-            "Effective-parameter multiplier vs {} (bars: bootstrap interval)",
-            a.reference_arch
+            "Effective-parameter multiplier of each variant vs each baseline (bars: {:.0}% paired bootstrap)",
+            level * 100.0
         ),
-        "variant total parameters N",
+        &format!("variant N ({})", a.params.describe()),
         "multiplier m = N_eq / N",
     );
     c.log_x = true;
     c.hline = Some((1.0, "m = 1 (no gain)".into()));
-    for (i, (key, rows)) in a.multipliers.iter().enumerate() {
-        let color = i + 1;
-        let bounded: Vec<_> = rows.iter().filter(|r| r.multiplier.is_some()).collect();
-        let top = bounded
-            .iter()
-            .filter_map(|r| r.hi.or(r.multiplier))
-            .fold(1.0, f64::max)
-            * 1.1;
-        c.layers.push(Layer::ErrorBars {
-            color,
-            points: bounded
+    for cs in &a.comparisons {
+        let color = comparison_color(a, &cs.reference.to_string(), &cs.variant.to_string());
+        for at in [At::Fitted, At::Measured] {
+            let rows: Vec<_> = cs.comparison.rows.iter().filter(|r| r.at == at).collect();
+            let bounded: Vec<_> = rows.iter().filter(|r| r.multiplier.is_some()).collect();
+            let label = format!(
+                "{} vs {}, {} loss{}",
+                cs.variant,
+                cs.reference.as_baseline(),
+                at.name(),
+                if rows.iter().any(|r| !r.identified) {
+                    " (fit not identified)"
+                } else {
+                    ""
+                }
+            );
+            let top = bounded
                 .iter()
-                .filter_map(|r| Some((r.n_params, r.multiplier?, r.lo?, r.hi.unwrap_or(top))))
-                .collect(),
-        });
-        c.layers.push(Layer::Line {
-            label: key.clone(),
-            color,
-            points: bounded
-                .iter()
-                .map(|r| (r.n_params, r.multiplier.unwrap()))
-                .collect(),
-            dashed: true,
-        });
-        c.layers.push(Layer::Points {
-            label: String::new(),
-            color,
-            points: bounded
-                .iter()
-                .map(|r| (r.n_params, r.multiplier.unwrap()))
-                .collect(),
-        });
-        c.layers.push(Layer::Unbounded {
-            label: format!("{key}: unbounded"),
-            color,
-            xs: rows
-                .iter()
-                .filter(|r| r.unbounded)
-                .map(|r| r.n_params)
-                .collect(),
-        });
+                .filter_map(|r| r.hi.or(r.multiplier))
+                .fold(1.0, f64::max)
+                * 1.1;
+            // Measured points sit a little to the right so the two bars do not overlap.
+            let shift = if at == At::Measured { 1.04 } else { 1.0 };
+            c.layers.push(Layer::ErrorBars {
+                color,
+                points: bounded
+                    .iter()
+                    .filter_map(|r| {
+                        Some((
+                            r.n_params * shift,
+                            r.multiplier?,
+                            r.lo?,
+                            r.hi.unwrap_or(top),
+                        ))
+                    })
+                    .collect(),
+            });
+            c.layers.push(Layer::Line {
+                label,
+                color,
+                points: bounded
+                    .iter()
+                    .map(|r| (r.n_params * shift, r.multiplier.unwrap()))
+                    .collect(),
+                dashed: at == At::Measured,
+            });
+            c.layers.push(Layer::Points {
+                label: String::new(),
+                color,
+                points: bounded
+                    .iter()
+                    .map(|r| (r.n_params * shift, r.multiplier.unwrap()))
+                    .collect(),
+            });
+            c.layers.push(Layer::Unbounded {
+                label: format!(
+                    "{} vs {}, {}: unbounded",
+                    cs.variant,
+                    cs.reference,
+                    at.name()
+                ),
+                color,
+                xs: rows
+                    .iter()
+                    .filter(|r| r.unbounded)
+                    .map(|r| r.n_params * shift)
+                    .collect(),
+            });
+        }
     }
     Some(c)
 }
@@ -166,29 +225,22 @@ fn training_curves(a: &Analysis) -> Option<Chart> {
         return None;
     }
     let mut c = Chart::new(
-        "Validation loss vs training tokens, every cell",
+        "Validation loss vs training tokens, every cell (colour: group)",
         "training tokens",
         "validation loss (nats/token)",
     );
     c.log_x = true;
-    let mut groups: Vec<&str> = vec![a.reference_arch.as_str()];
-    for (_, group, _) in &a.curves {
-        if !groups.contains(&group.as_str()) {
-            groups.push(group);
-        }
-    }
-    let mut labelled = Vec::new();
+    let mut labelled: Vec<&str> = Vec::new();
     for (_, group, pts) in &a.curves {
-        let color = groups.iter().position(|x| x == group).unwrap_or(0);
-        let label = if labelled.contains(group) {
+        let label = if labelled.contains(&group.as_str()) {
             String::new()
         } else {
             group.clone()
         };
-        labelled.push(group.clone());
+        labelled.push(group);
         c.layers.push(Layer::Line {
             label,
-            color,
+            color: color_of(a, group),
             points: pts.clone(),
             dashed: false,
         });
@@ -199,28 +251,46 @@ fn training_curves(a: &Analysis) -> Option<Chart> {
 fn buckets(a: &Analysis) -> Option<Chart> {
     let k = a.buckets.iter().map(|b| b.ppl_change.len()).max()?;
     let mut c = Chart::new(
-        "Perplexity change vs the reference per frequency bucket (same body)",
+        "Perplexity change of the variant vs each baseline per frequency bucket (same body; mean over seeds)",
         "training-frequency bucket (most frequent -> rarest)",
         "relative perplexity change (%)",
     );
     c.hline = Some((0.0, "no change".into()));
     c.x_categories = Some((0..k).map(|i| format!("B{i}")).collect());
-    for (i, b) in a.buckets.iter().enumerate() {
-        let pts: Vec<(f64, f64)> = b
-            .ppl_change
-            .iter()
-            .enumerate()
-            .filter_map(|(j, v)| Some((j as f64, v.as_ref()? * 100.0)))
+    // Mean over seeds of each (baseline, variant, size).
+    type Key = (String, String, i64, String);
+    let mut by: BTreeMap<Key, Vec<&Vec<Option<f64>>>> = BTreeMap::new();
+    for b in &a.buckets {
+        let p = &b.pair;
+        by.entry((
+            p.reference.clone(),
+            p.variant.clone(),
+            b.n_params_reference,
+            p.size.clone(),
+        ))
+        .or_default()
+        .push(&b.ppl_change);
+    }
+    for ((reference, variant, _, size), changes) in by {
+        let pts: Vec<(f64, f64)> = (0..k)
+            .filter_map(|j| {
+                let v: Vec<f64> = changes
+                    .iter()
+                    .filter_map(|c| c.get(j).copied().flatten())
+                    .collect();
+                (!v.is_empty()).then(|| (j as f64, v.iter().sum::<f64>() / v.len() as f64 * 100.0))
+            })
             .collect();
+        let color = comparison_color(a, &reference, &variant);
         c.layers.push(Layer::Line {
-            label: b.body.clone(),
-            color: i + 1,
+            label: format!("{variant} vs {reference}, {size}"),
+            color,
             points: pts.clone(),
             dashed: false,
         });
         c.layers.push(Layer::Points {
             label: String::new(),
-            color: i + 1,
+            color,
             points: pts,
         });
     }
@@ -228,37 +298,67 @@ fn buckets(a: &Analysis) -> Option<Chart> {
 }
 
 fn residuals(a: &Analysis, against_tokens: bool) -> Option<Chart> {
-    let gs = groups(a);
-    if gs.is_empty() {
+    if a.fits.is_empty() {
         return None;
     }
     let x_label = if against_tokens {
-        "training tokens D"
+        "training tokens D".to_string()
     } else {
-        "total parameters N"
+        format!("N ({})", a.params.describe())
     };
     let mut c = Chart::new(
-        "Fit residuals: ln(observed) - ln(fitted)",
-        x_label,
+        "Fit residuals per group: ln(observed) - ln(fitted)",
+        &x_label,
         "log residual",
     );
     c.log_x = true;
     c.hline = Some((0.0, "perfect fit".into()));
-    for (i, g) in gs.iter().enumerate() {
-        let pts = g
-            .input
-            .points
+    for g in &a.fits {
+        let pts = used(g)
             .iter()
-            .map(|p| {
+            .map(|&(n, d, l)| {
                 (
-                    if against_tokens { p.d } else { p.n },
-                    p.loss.ln() - g.fit.params.predict(p.n, p.d).ln(),
+                    if against_tokens { d } else { n },
+                    l.ln() - g.fit.params.predict(n, d).ln(),
                 )
             })
             .collect();
         c.layers.push(Layer::Points {
             label: g.key.clone(),
-            color: i,
+            color: color_of(a, &g.key),
+            points: pts,
+        });
+    }
+    Some(c)
+}
+
+fn lr_sensitivity(a: &Analysis) -> Option<Chart> {
+    if a.sweeps.is_empty() {
+        return None;
+    }
+    let mut c = Chart::new(
+        "Learning-rate sensitivity: seed-mean final loss vs LR scale (one line per group and size)",
+        "learning-rate scale (x the recipe's LR)",
+        "final validation loss (nats/token)",
+    );
+    c.log_x = true;
+    for s in &a.sweeps {
+        let color = color_of(a, &s.group);
+        let pts: Vec<(f64, f64)> = s.points.iter().map(|p| (p.lr_scale, p.mean)).collect();
+        c.layers.push(Layer::Line {
+            label: format!(
+                "{} {}{}",
+                s.group,
+                s.size,
+                if s.on_edge { " (best on the edge)" } else { "" }
+            ),
+            color,
+            points: pts.clone(),
+            dashed: s.on_edge,
+        });
+        c.layers.push(Layer::Points {
+            label: String::new(),
+            color,
             points: pts,
         });
     }
@@ -272,7 +372,7 @@ pub fn draw_all(a: &Analysis, spec: &AnalysisSpec, dir: &Path) -> Result<Vec<Pat
         charts.push(("loss_vs_params", loss_vs_params(a, spec.level)));
     }
     if spec.wants("multiplier") {
-        charts.push(("multiplier", multiplier(a)));
+        charts.push(("multiplier", multiplier(a, spec.level)));
     }
     if spec.wants("training_curves") {
         charts.push(("training_curves", training_curves(a)));
@@ -285,6 +385,9 @@ pub fn draw_all(a: &Analysis, spec: &AnalysisSpec, dir: &Path) -> Result<Vec<Pat
         if a.law == LawKind::Nd {
             charts.push(("residuals_vs_tokens", residuals(a, true)));
         }
+    }
+    if spec.wants("lr_sensitivity") {
+        charts.push(("lr_sensitivity", lr_sensitivity(a)));
     }
     let mut files = Vec::new();
     for (name, chart) in charts {

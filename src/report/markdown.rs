@@ -1,11 +1,13 @@
-//! REPORT.md: the analysis rendered as Markdown tables, with the paper side by side.
+//! REPORT.md: the analysis rendered as Markdown tables, with the paper side by side. Every
+//! group, baseline, convention and interval level is named from the data and the analysis
+//! spec; nothing about the comparison is written unconditionally.
 
 use std::fmt::Write;
 
 use super::Setup;
-use super::analysis::{Analysis, GroupFit};
+use super::analysis::{Analysis, ComparisonSummary, GroupFit};
 use super::spec::AnalysisSpec;
-use crate::fit::LawKind;
+use crate::fit::{At, LawKind, MultiplierRow};
 use crate::plot::human;
 
 fn f(x: f64) -> String {
@@ -32,7 +34,53 @@ fn header(cols: &[&str]) -> String {
     format!("| {} |\n|{}\n", cols.join(" | "), "---|".repeat(cols.len()))
 }
 
-fn fit_section(out: &mut String, g: &GroupFit, law: LawKind) {
+fn list<T>(items: &[T], each: impl Fn(&T) -> String) -> String {
+    items.iter().map(each).collect::<Vec<_>>().join(", ")
+}
+
+/// `m [lo, hi]`, `unbounded`, or the value marked where its fit is not identified.
+fn multiplier_cell(r: &MultiplierRow) -> String {
+    if r.unbounded {
+        return "unbounded".into();
+    }
+    let Some(m) = r.multiplier else {
+        return "-".into();
+    };
+    if !r.identified {
+        return format!("{m:.2}x (fit not identified)");
+    }
+    match (r.lo, r.hi) {
+        (Some(lo), Some(hi)) => format!("{m:.2}x [{lo:.2}, {hi:.2}]"),
+        (Some(lo), None) => format!("{m:.2}x [{lo:.2}, unbounded]"),
+        _ => format!("{m:.2}x"),
+    }
+}
+
+/// The range of a comparison's multipliers at one loss, in words.
+fn multiplier_range(rows: &[&MultiplierRow]) -> String {
+    let bounded: Vec<f64> = rows.iter().filter_map(|r| r.multiplier).collect();
+    let unbounded = rows.iter().filter(|r| r.unbounded).count();
+    let mut s = if bounded.is_empty() {
+        "-".to_string()
+    } else {
+        let lo = bounded.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = bounded.iter().cloned().fold(0.0, f64::max);
+        if (hi - lo).abs() < 0.005 {
+            format!("{lo:.2}x")
+        } else {
+            format!("{lo:.2}x-{hi:.2}x")
+        }
+    };
+    if unbounded > 0 {
+        let _ = write!(s, " (unbounded at {unbounded} of {} sizes)", rows.len());
+    }
+    if rows.iter().any(|r| !r.identified) {
+        s += " (fit not identified)";
+    }
+    s
+}
+
+fn fit_section(out: &mut String, g: &GroupFit, law: LawKind, level: f64) {
     let p = &g.fit.params;
     let iv = |name: &str| {
         g.fit
@@ -42,7 +90,14 @@ fn fit_section(out: &mut String, g: &GroupFit, law: LawKind) {
             .unwrap_or_else(|| "-".into())
     };
     let _ = writeln!(out, "### {}\n", g.key);
-    out.push_str(&header(&["parameter", "value", "interval"]));
+    if let Some(why) = &g.fit.not_identified {
+        let _ = writeln!(
+            out,
+            "**Not identified**: {why}. The values below are the optimum found, not estimates; no interval is given, and multipliers from this law are marked.\n"
+        );
+    }
+    let interval_col = format!("{:.0}% interval", level * 100.0);
+    out.push_str(&header(&["parameter", "value", &interval_col]));
     let mut params = vec![("E", Some(p.e)), ("A", Some(p.a)), ("alpha", Some(p.alpha))];
     if law == LawKind::Nd {
         params.extend([
@@ -62,7 +117,8 @@ fn fit_section(out: &mut String, g: &GroupFit, law: LawKind) {
     let m = &g.fit.manifest;
     let _ = writeln!(
         out,
-        "\nObjective {:.4e} ({}; delta {}), gradient norm {:.1e}, {} starts ({} failed, {} at the iteration limit), {} points used{}. Bootstrap: {}.\n",
+        "\n{}. Objective {:.4e} ({}; delta {}), gradient norm {:.1e}, {} starts ({} failed, {} at the iteration limit), {} points used{}. Bootstrap: {}.\n",
+        m.parameter_convention,
         g.fit.objective,
         m.objective,
         m.delta,
@@ -76,28 +132,109 @@ fn fit_section(out: &mut String, g: &GroupFit, law: LawKind) {
         } else {
             format!(
                 ", excluded: {}",
-                m.points_excluded
-                    .iter()
-                    .map(|e| format!("{} ({})", e.label, e.reason))
-                    .collect::<Vec<_>>()
-                    .join("; ")
+                list(&m.points_excluded, |e| format!(
+                    "{} ({})",
+                    e.label, e.reason
+                ))
             )
         },
         m.bootstrap
     );
 }
 
+fn why_headline(at: At) -> &'static str {
+    match at {
+        At::Fitted => {
+            "it inverts the baseline law at the variant law's value, which smooths each size's noise (the usual choice); it inherits the variant fit's errors, so the measured column, which needs no variant fit, is beside it"
+        }
+        At::Measured => {
+            "it inverts the baseline law at the variant's seed-mean observed loss, so it needs no variant law and holds where that law is not identified; it carries each size's seed noise, which the paired intervals include"
+        }
+    }
+}
+
+fn comparison_table(out: &mut String, a: &Analysis, cs: &ComparisonSummary, level: f64) {
+    let c = &cs.comparison;
+    let _ = writeln!(
+        out,
+        "### {} vs {}\n",
+        cs.variant,
+        cs.reference.as_baseline()
+    );
+    let interval = format!("{:.0}%", level * 100.0);
+    out.push_str(&header(&[
+        "size",
+        &format!("N ({})", a.params.name()),
+        "tokens",
+        "fitted loss",
+        &format!("m at fitted loss [{interval}]"),
+        "measured loss (seeds)",
+        &format!("m at measured loss [{interval}]"),
+        "unbounded in resamples (fitted / measured)",
+    ]));
+    let fitted: Vec<&MultiplierRow> = c.rows.iter().filter(|r| r.at == At::Fitted).collect();
+    let measured: Vec<&MultiplierRow> = c.rows.iter().filter(|r| r.at == At::Measured).collect();
+    for (rf, rm) in fitted.iter().zip(&measured) {
+        let frac = |r: &MultiplierRow| {
+            r.unbounded_fraction
+                .map(|x| format!("{:.1}%", x * 100.0))
+                .unwrap_or_else(|| "-".into())
+        };
+        out.push_str(&row(&[
+            if rf.size.is_empty() {
+                "-".into()
+            } else {
+                rf.size.clone()
+            },
+            human(rf.n_params),
+            human(rf.tokens),
+            f(rf.variant_loss),
+            multiplier_cell(rf),
+            format!("{} ({})", f(rm.variant_loss), rm.seeds),
+            multiplier_cell(rm),
+            format!("{} / {}", frac(rf), frac(rm)),
+        ]));
+    }
+    out.push('\n');
+}
+
 /// Renders the report.
 pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[String]) -> String {
     let mut out = String::new();
+    let level = spec.level;
+    let baselines: Vec<String> = a
+        .fits
+        .iter()
+        .filter(|g| g.group.arch == a.reference_arch)
+        .map(|g| g.key.clone())
+        .collect();
+    let variants: Vec<String> = a
+        .fits
+        .iter()
+        .filter(|g| g.group.arch != a.reference_arch)
+        .map(|g| g.key.clone())
+        .collect();
     let _ = writeln!(out, "# {}: scaling report\n", setup.exp);
     let _ = writeln!(
         out,
         "Generated by ladder {} from the results table alone (`table.csv` / `table.parquet` here); fits and \
-         multipliers are also in `fits.json` and `multipliers.csv`. Law: `{}`; reference arch: `{}`.\n",
+         multipliers are also in `fits.json` and `multipliers.csv`. Law: `{}`; N = {}; baselines (reference arch `{}`): {}; variants: {}. \
+         Intervals are {:.0}% percentile intervals of a bootstrap over (size, seed) runs, drawn jointly for a variant and its baseline.\n",
         env!("CARGO_PKG_VERSION"),
         a.law.name(),
-        a.reference_arch
+        a.params.describe(),
+        a.reference_arch,
+        if baselines.is_empty() {
+            "none".into()
+        } else {
+            baselines.join(", ")
+        },
+        if variants.is_empty() {
+            "none".into()
+        } else {
+            variants.join(", ")
+        },
+        level * 100.0
     );
 
     if let Some(text) = &spec.commentary_text {
@@ -111,133 +248,270 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
         out.push_str("\n\n");
     }
 
+    out.push_str("## Headline\n\n");
+    if a.comparisons.is_empty() {
+        out.push_str("No comparison: the baselines or the variants could not be fitted.\n\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "The headline multiplier is the one at the variant's **{} loss**: {}. Ranges are over the variant's sizes; the intervals per size are in the multiplier section.\n",
+            a.headline.name(),
+            why_headline(a.headline)
+        );
+        out.push_str(&header(&[
+            "variant",
+            "baseline",
+            &format!("m at {} loss (headline)", a.headline.name()),
+            &format!(
+                "m at {} loss",
+                match a.headline {
+                    At::Fitted => "measured",
+                    At::Measured => "fitted",
+                }
+            ),
+            &format!(
+                "paired loss difference, variant - baseline [{:.0}%]",
+                level * 100.0
+            ),
+        ]));
+        for cs in &a.comparisons {
+            let rows = |at: At| -> Vec<&MultiplierRow> {
+                cs.comparison.rows.iter().filter(|r| r.at == at).collect()
+            };
+            let other = match a.headline {
+                At::Fitted => At::Measured,
+                At::Measured => At::Fitted,
+            };
+            let p = &cs.comparison.paired;
+            out.push_str(&row(&[
+                cs.variant.to_string(),
+                cs.reference.as_baseline(),
+                multiplier_range(&rows(a.headline)),
+                multiplier_range(&rows(other)),
+                match (p.mean, p.interval) {
+                    (Some(m), Some(i)) => format!(
+                        "{m:+.4} nats [{:+.4}, {:+.4}] over {} pairs",
+                        i.lo,
+                        i.hi,
+                        p.pairs.len()
+                    ),
+                    (Some(m), None) => format!("{m:+.4} nats over {} pairs", p.pairs.len()),
+                    _ => "no pairs".into(),
+                },
+            ]));
+        }
+        out.push('\n');
+    }
+
     out.push_str("## Setup\n\n");
     for l in &setup.lines {
         let _ = writeln!(out, "- {l}");
     }
-    let arches: Vec<&str> = {
-        let mut v: Vec<&str> = a.cells.iter().map(|c| c.arch.as_str()).collect();
-        v.dedup();
-        v
-    };
     let (nmin, nmax) = a.cells.iter().fold((f64::INFINITY, 0.0f64), |(lo, hi), c| {
         (lo.min(c.n_params as f64), hi.max(c.n_params as f64))
     });
+    let tpp: Vec<f64> = a
+        .cells
+        .iter()
+        .map(|c| c.tokens_per_param(a.params))
+        .collect();
     let _ = writeln!(
         out,
-        "- {} cells ({}), {} to {} total parameters; total training wall time {:.1} min.\n",
+        "- {} cells in {} groups, {} to {} total parameters, {:.2} to {:.2} training tokens per parameter (N = {}); total training wall time {:.1} min.\n",
         a.cells.len(),
-        arches.join(", "),
+        a.fits.len(),
         human(nmin),
         human(nmax),
+        tpp.iter().cloned().fold(f64::INFINITY, f64::min),
+        tpp.iter().cloned().fold(0.0, f64::max),
+        a.params.describe(),
         a.wall_s_total / 60.0
     );
 
     out.push_str("## Cells\n\n");
+    out.push_str("Every cell at its final checkpoint; `chosen` marks the runs at their group's best learning rate for the size, the only ones fitted.\n\n");
     out.push_str(&header(&[
         "run",
-        "arch",
-        "mode",
+        "group",
+        "size",
+        "seed",
+        "lr scale (lr)",
         "N total",
         "N embed_in",
         "N non-embed",
         "body",
-        "tokens",
+        "tokens (per param)",
         "val loss",
         "bpb",
         "status",
         "tokens/s",
+        "chosen",
     ]));
     for c in &a.cells {
         out.push_str(&row(&[
             format!("`{}`", c.run_id),
-            c.arch.clone(),
-            c.mode.clone(),
+            c.group.to_string(),
+            c.size_label(),
+            c.seed.to_string(),
+            format!("{} ({:.2e})", c.lr_scale, c.lr),
             human(c.n_params as f64),
             human(c.n_embed_in as f64),
             human(c.n_nonembed as f64),
             c.body_label(),
-            human(c.tokens as f64),
+            format!(
+                "{} ({:.2})",
+                human(c.tokens as f64),
+                c.tokens_per_param(a.params)
+            ),
             f(c.val_loss),
             f(c.val_bpb),
             c.status.clone(),
             format!("{:.0}", c.tokens_per_s),
+            if c.chosen { "yes".into() } else { "".into() },
         ]));
     }
     if !a.left_out.is_empty() {
         let _ = writeln!(
             out,
             "\nLeft out of every fit: {}.",
-            a.left_out
-                .iter()
-                .map(|e| format!("`{}` ({})", e.label, e.reason))
-                .collect::<Vec<_>>()
-                .join(", ")
+            list(&a.left_out, |e| format!("`{}` ({})", e.label, e.reason))
         );
     }
 
+    out.push_str("\n## Seeds\n\nFinal loss over seeds of each group and size, at the chosen learning rate (spread: sample standard deviation).\n\n");
+    out.push_str(&header(&[
+        "group",
+        "size",
+        "N",
+        "tokens",
+        "lr scale",
+        "seeds",
+        "mean loss",
+        "spread",
+    ]));
+    for s in &a.seeds {
+        out.push_str(&row(&[
+            s.group.clone(),
+            s.size.clone(),
+            human(s.n),
+            human(s.tokens),
+            s.lr_scale.to_string(),
+            s.seeds.to_string(),
+            f(s.mean),
+            if s.seeds > 1 { f(s.spread) } else { "-".into() },
+        ]));
+    }
+
+    if !a.sweeps.is_empty() {
+        out.push_str("\n## Learning-rate sweeps\n\nSeed-mean final loss per learning-rate scale (x the recipe's rate); the lowest is chosen per group and size, and the bootstrap repeats the choice in every resample. A best scale on the edge of its sweep means the optimum may lie outside it.\n\n");
+        let mut scales: Vec<f64> = a
+            .sweeps
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.lr_scale))
+            .collect();
+        scales.sort_by(f64::total_cmp);
+        scales.dedup();
+        let mut cols = vec!["group".to_string(), "size".to_string()];
+        cols.extend(scales.iter().map(|s| format!("x{s}")));
+        cols.extend(["best".to_string(), "on the edge".to_string()]);
+        out.push_str(&header(
+            &cols.iter().map(String::as_str).collect::<Vec<_>>(),
+        ));
+        for s in &a.sweeps {
+            let mut cells = vec![s.group.clone(), s.size.clone()];
+            for sc in &scales {
+                cells.push(
+                    s.points
+                        .iter()
+                        .find(|p| p.lr_scale == *sc)
+                        .map(|p| f(p.mean))
+                        .unwrap_or_else(|| "-".into()),
+                );
+            }
+            cells.push(format!("x{}", s.best));
+            cells.push(if s.on_edge {
+                "**yes**".into()
+            } else {
+                "no".into()
+            });
+            out.push_str(&row(&cells));
+        }
+    }
+
     out.push_str("\n## Fits\n\n");
-    for g in a.reference.iter().chain(&a.variants) {
-        fit_section(&mut out, g, a.law);
+    for g in &a.fits {
+        fit_section(&mut out, g, a.law, level);
     }
     for e in &a.fit_errors {
         let _ = writeln!(out, "- Not fitted: {e}");
     }
 
     out.push_str("\n## Effective-parameter multipliers\n\n");
-    out.push_str("The full reference law is inverted at each variant size's fitted loss: N_eq = (A / (L_v - E - B D^-beta))^(1/alpha), m = N_eq / N_v; `unbounded` where no reference size reaches L_v.\n\n");
-    if a.multipliers.is_empty() {
-        out.push_str("No multipliers: the reference or the variants could not be fitted.\n\n");
+    let _ = writeln!(
+        out,
+        "The full baseline law is inverted at a loss of the variant: N_eq = (A / (L_v - E - B D^-beta))^(1/alpha), m = N_eq / N_v (N = {}), with L_v the variant law's value at its size (*fitted*) or its seed-mean final loss at the chosen learning rate (*measured*); `unbounded` where no baseline size reaches L_v. Intervals: {:.0}% paired bootstrap (the same (size, seed) draw for variant and baseline).\n",
+        a.params.describe(),
+        level * 100.0
+    );
+    if a.comparisons.is_empty() {
+        out.push_str("No multipliers: the baselines or the variants could not be fitted.\n\n");
     }
-    for (key, rows) in &a.multipliers {
-        let _ = writeln!(out, "### {key}\n");
+    for cs in &a.comparisons {
+        comparison_table(&mut out, a, cs, level);
+    }
+
+    out.push_str("## Paired differences\n\nVariant minus baseline final loss (nats/token) at the same size, token count and seed, each at its chosen learning rate; the mean is pooled over sizes.\n\n");
+    if a.comparisons
+        .iter()
+        .all(|c| c.comparison.paired.pairs.is_empty())
+    {
+        out.push_str("No pairs of the same size and seed in the table.\n\n");
+    } else {
         out.push_str(&header(&[
-            "N",
+            "variant",
+            "baseline",
+            "size",
             "tokens",
-            "fitted loss",
-            "N_eq",
-            "m",
-            "interval",
-            "unbounded in resamples",
+            "seed",
+            "baseline loss",
+            "variant loss",
+            "difference",
         ]));
-        for r in rows {
-            out.push_str(&row(&[
-                human(r.n_params),
-                human(r.tokens),
-                f(r.variant_loss),
-                r.n_eq.map(human).unwrap_or_else(|| "-".into()),
-                if r.unbounded {
-                    "unbounded".into()
-                } else {
-                    r.multiplier.map(|m| format!("{m:.3}")).unwrap_or_default()
-                },
-                match (r.lo, r.hi) {
-                    (Some(lo), Some(hi)) => format!("[{lo:.3}, {hi:.3}]"),
-                    (Some(lo), None) => format!("[{lo:.3}, unbounded]"),
-                    _ => "-".into(),
-                },
-                r.unbounded_fraction
-                    .map(|x| format!("{:.1}%", x * 100.0))
-                    .unwrap_or_else(|| "-".into()),
-            ]));
+        for cs in &a.comparisons {
+            for p in &cs.comparison.paired.pairs {
+                out.push_str(&row(&[
+                    cs.variant.to_string(),
+                    cs.reference.as_baseline(),
+                    p.size.clone(),
+                    human(p.tokens),
+                    p.seed.to_string(),
+                    f(p.reference_loss),
+                    f(p.variant_loss),
+                    format!("{:+.4}", p.variant_loss - p.reference_loss),
+                ]));
+            }
         }
         out.push('\n');
     }
 
-    out.push_str("## Token efficiency\n\nTokens the variant needs to reach the reference's final loss at the same body (interpolated in log tokens between evaluated checkpoints).\n\n");
+    out.push_str("## Token efficiency\n\nTokens the variant needs to reach the baseline's final loss at the same body, size and seed (interpolated in log tokens between evaluated checkpoints).\n\n");
     if a.efficiency.is_empty() {
         out.push_str("No iso-body pairs in the table.\n\n");
     } else {
         out.push_str(&header(&[
-            "body",
-            "reference final loss",
-            "reference tokens",
+            "variant vs baseline",
+            "size",
+            "seed",
+            "baseline final loss",
+            "baseline tokens",
             "variant tokens to match",
             "ratio",
         ]));
         for e in &a.efficiency {
             out.push_str(&row(&[
-                e.body.clone(),
+                format!("{} vs {}", e.pair.variant, e.pair.reference),
+                e.pair.size.clone(),
+                e.pair.seed.to_string(),
                 f(e.reference_loss),
                 human(e.reference_tokens),
                 e.variant_tokens
@@ -251,7 +525,7 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
         out.push('\n');
     }
 
-    out.push_str("## Frequency buckets\n\nRelative perplexity change of the variant vs the reference per training-frequency bucket, B0 the most frequent tokens; exp(L_variant - L_reference) - 1.\n\n");
+    out.push_str("## Frequency buckets\n\nRelative perplexity change of the variant vs the baseline per training-frequency bucket, B0 the most frequent tokens; exp(L_variant - L_baseline) - 1, same body, size and seed.\n\n");
     if a.buckets.is_empty() {
         out.push_str("No iso-body pairs with bucket losses in the table.\n\n");
     } else {
@@ -261,20 +535,27 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
             .map(|b| b.ppl_change.len())
             .max()
             .unwrap_or(0);
-        let cols: Vec<String> = std::iter::once("body".to_string())
+        let cols: Vec<String> = ["variant vs baseline", "size", "seed"]
+            .iter()
+            .map(|s| s.to_string())
             .chain((0..k).map(|i| format!("B{i}")))
             .collect();
         out.push_str(&header(
             &cols.iter().map(String::as_str).collect::<Vec<_>>(),
         ));
         for b in &a.buckets {
-            let cells: Vec<String> = std::iter::once(b.body.clone())
-                .chain(
-                    b.ppl_change
-                        .iter()
-                        .map(|v| v.map(pct).unwrap_or_else(|| "-".into())),
-                )
-                .collect();
+            let cells: Vec<String> = [
+                format!("{} vs {}", b.pair.variant, b.pair.reference),
+                b.pair.size.clone(),
+                b.pair.seed.to_string(),
+            ]
+            .into_iter()
+            .chain(
+                b.ppl_change
+                    .iter()
+                    .map(|v| v.map(pct).unwrap_or_else(|| "-".into())),
+            )
+            .collect();
             out.push_str(&row(&cells));
         }
         out.push('\n');
@@ -307,22 +588,26 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
         out.push('\n');
     }
 
-    out.push_str("## Throughput\n\n");
+    out.push_str("## Throughput\n\nTraining tokens/s of iso-body pairs (mean over seeds), measured as the runs trained.\n\n");
     if a.throughput.is_empty() {
         out.push_str("No iso-body pairs with throughput in the table.\n\n");
     } else {
         out.push_str(&header(&[
+            "variant vs baseline",
+            "size",
             "body",
-            "reference tokens/s",
+            "baseline tokens/s",
             "variant tokens/s",
             "variant overhead",
         ]));
-        for (body, r, v) in &a.throughput {
+        for t in &a.throughput {
             out.push_str(&row(&[
-                body.clone(),
-                format!("{r:.0}"),
-                format!("{v:.0}"),
-                pct(r / v - 1.0),
+                format!("{} vs {}", t.variant, t.reference),
+                t.size.clone(),
+                t.body.clone(),
+                format!("{:.0}", t.reference_tokens_per_s),
+                format!("{:.0}", t.variant_tokens_per_s),
+                pct(t.reference_tokens_per_s / t.variant_tokens_per_s - 1.0),
             ]));
         }
         out.push('\n');
@@ -340,112 +625,130 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     }
     let _ = writeln!(
         out,
-        "\n<sub>Analysis spec: law `{}`, modes {:?}, bootstrap {} (seed {}), level {}, exclude_top {}.</sub>",
-        spec.law, spec.modes, spec.bootstrap, spec.seed, spec.level, spec.exclude_top
+        "\n<sub>Analysis spec: law `{}`, params `{}`, headline `{}`, modes {:?}, bootstrap {} (seed {}), level {}, exclude_top {}.</sub>",
+        spec.law,
+        spec.params,
+        spec.headline,
+        spec.modes,
+        spec.bootstrap,
+        spec.seed,
+        spec.level,
+        spec.exclude_top
     );
     out
 }
 
-/// The paper's headline figures beside ours. Batley & Saha, arXiv 2601.22040 (v1, v2).
+/// The paper's headline figures beside ours. Batley & Saha, arXiv 2601.22040 (v1, v2). Each
+/// row names the comparison it was computed from.
 fn paper_table(a: &Analysis) -> String {
     let mut s = header(&["claim", "paper", "here", "note"]);
-    let bounded: Vec<f64> = a
-        .multipliers
-        .iter()
-        .flat_map(|(_, rows)| rows.iter().filter_map(|r| r.multiplier))
-        .collect();
-    let unbounded = a
-        .multipliers
-        .iter()
-        .flat_map(|(_, rows)| rows.iter().filter(|r| r.unbounded))
-        .count();
-    let here_m = if bounded.is_empty() {
-        if unbounded > 0 {
-            format!("unbounded at {unbounded} sizes")
+    let or_dash = |v: Vec<String>| {
+        if v.is_empty() {
+            "-".to_string()
         } else {
-            "-".into()
+            v.join("; ")
         }
-    } else {
-        let lo = bounded.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = bounded.iter().cloned().fold(0.0, f64::max);
-        format!(
-            "{lo:.2}-{hi:.2}x{}",
-            if unbounded > 0 {
-                format!(" ({unbounded} unbounded)")
-            } else {
-                String::new()
-            }
-        )
     };
     let scale = {
         let n: Vec<f64> = a.cells.iter().map(|c| c.n_params as f64).collect();
         format!(
-            "{}-{} params",
+            "{}-{} total params",
             human(n.iter().cloned().fold(f64::INFINITY, f64::min)),
             human(n.iter().cloned().fold(0.0, f64::max))
         )
     };
+    let here_m = a
+        .comparisons
+        .iter()
+        .map(|cs| {
+            let rows: Vec<&MultiplierRow> = cs
+                .comparison
+                .rows
+                .iter()
+                .filter(|r| r.at == a.headline)
+                .collect();
+            format!(
+                "{} vs {}: {}",
+                cs.variant,
+                cs.reference.as_baseline(),
+                multiplier_range(&rows)
+            )
+        })
+        .collect();
     s += &row(&[
         "effective-parameter multiplier (v1)".into(),
-        "1.47-2.11x".into(),
-        here_m,
-        format!("paper: 60M-421M, the Pile; here: {scale}"),
+        "1.47-2.11x (isoparametric, baseline tie unresolved)".into(),
+        or_dash(here_m),
+        format!(
+            "at the {} loss, N = {}; paper: 60M-421M, the Pile; here: {scale}",
+            a.headline.name(),
+            a.params.describe()
+        ),
     ]);
     let largest_eq = a
-        .multipliers
+        .comparisons
         .iter()
-        .filter_map(|(k, rows)| {
-            rows.iter().rev().find(|r| r.n_eq.is_some()).map(|r| {
-                format!(
-                    "{}: {} ~ {} dense",
-                    k,
-                    human(r.n_params),
-                    human(r.n_eq.unwrap())
-                )
-            })
+        .filter_map(|cs| {
+            let r = cs
+                .comparison
+                .rows
+                .iter()
+                .rev()
+                .find(|r| r.at == a.headline && r.n_eq.is_some())?;
+            Some(format!(
+                "{} vs {}: {} ~ {}",
+                cs.variant,
+                cs.reference.as_baseline(),
+                human(r.n_params),
+                human(r.n_eq?)
+            ))
         })
-        .collect::<Vec<_>>()
-        .join("; ");
+        .collect();
     s += &row(&[
         "dense-equivalent size (v1)".into(),
         "109M ~ 230M; 421M ~ 725M".into(),
-        if largest_eq.is_empty() {
-            "-".into()
-        } else {
-            largest_eq
-        },
-        "largest variant size per group".into(),
+        or_dash(largest_eq),
+        "largest variant size per comparison".into(),
     ]);
-    // Perplexity change at each iso-body pair: exp(L_variant - L_reference) - 1.
-    let ppl: Vec<String> = a
-        .efficiency
+    // Perplexity change, seed-mean per size: exp(mean L_variant - mean L_baseline) - 1.
+    let ppl = a
+        .comparisons
         .iter()
-        .map(|e| {
-            let v = a
-                .cells
-                .iter()
-                .find(|c| c.run_id == e.variant_run)
-                .map_or(f64::NAN, |c| c.val_loss);
-            format!("{}: {}", e.body, pct((v - e.reference_loss).exp() - 1.0))
+        .filter(|cs| cs.variant.mode.as_deref() == Some("iso_body"))
+        .flat_map(|cs| {
+            let mut by: Vec<(String, Vec<f64>)> = Vec::new();
+            for p in &cs.comparison.paired.pairs {
+                let d = p.variant_loss - p.reference_loss;
+                match by.iter_mut().find(|(s, _)| *s == p.size) {
+                    Some(e) => e.1.push(d),
+                    None => by.push((p.size.clone(), vec![d])),
+                }
+            }
+            by.into_iter().map(move |(size, d)| {
+                let mean = d.iter().sum::<f64>() / d.len() as f64;
+                format!(
+                    "vs {} {size}: {}",
+                    cs.reference.as_baseline(),
+                    pct(mean.exp() - 1.0)
+                )
+            })
         })
         .collect();
     s += &row(&[
         "validation perplexity vs tied dense, same body (v2)".into(),
         "-2.1% / -5.6% / -9.2% at 200M / 400M / 1.2B".into(),
-        if ppl.is_empty() {
-            "-".into()
-        } else {
-            ppl.join("; ")
-        },
-        "iso-body pairs".into(),
+        or_dash(ppl),
+        "iso-body pairs, seed-mean per size, against each baseline in the table".into(),
     ]);
-    let eff: Vec<String> = a
+    let eff = a
         .efficiency
         .iter()
         .map(|e| {
             format!(
-                "{}: {}",
-                e.body,
+                "vs {} {} s{}: {}",
+                e.pair.reference,
+                e.pair.size,
+                e.pair.seed,
                 e.ratio
                     .map(|r| format!("{r:.2}x"))
                     .unwrap_or_else(|| "not reached".into())
@@ -455,45 +758,46 @@ fn paper_table(a: &Analysis) -> String {
     s += &row(&[
         "tokens to reach dense's final loss (v2)".into(),
         "2.1x fewer at 1.2B".into(),
-        if eff.is_empty() {
-            "-".into()
-        } else {
-            eff.join("; ")
-        },
-        "ratio = dense tokens / variant tokens".into(),
+        or_dash(eff),
+        "ratio = baseline tokens / variant tokens".into(),
     ]);
-    let rare: Vec<String> = a
+    let rare = a
         .buckets
         .iter()
         .filter_map(|b| {
             let last = b.ppl_change.iter().rev().flatten().next()?;
-            Some(format!("{}: {}", b.body, pct(*last)))
+            Some(format!(
+                "vs {} {} s{}: {}",
+                b.pair.reference,
+                b.pair.size,
+                b.pair.seed,
+                pct(*last)
+            ))
         })
         .collect();
     s += &row(&[
         "rarest-bucket perplexity (v2)".into(),
         "-81%".into(),
-        if rare.is_empty() {
-            "-".into()
-        } else {
-            rare.join("; ")
-        },
+        or_dash(rare),
         "rarest bucket with tokens in the eval set".into(),
     ]);
-    let thr: Vec<String> = a
+    let thr = a
         .throughput
         .iter()
-        .map(|(b, r, v)| format!("{b}: {}", pct(r / v - 1.0)))
+        .map(|t| {
+            format!(
+                "vs {} {}: {}",
+                t.reference,
+                t.size,
+                pct(t.reference_tokens_per_s / t.variant_tokens_per_s - 1.0)
+            )
+        })
         .collect();
     s += &row(&[
         "throughput overhead (v1)".into(),
         "23-51% (iso-body, 410M-60M)".into(),
-        if thr.is_empty() {
-            "-".into()
-        } else {
-            thr.join("; ")
-        },
-        "reference tokens/s over variant tokens/s, minus 1".into(),
+        or_dash(thr),
+        "baseline tokens/s over variant tokens/s, minus 1".into(),
     ]);
     s
 }

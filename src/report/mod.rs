@@ -13,7 +13,8 @@ mod markdown;
 use std::path::{Path, PathBuf};
 
 pub use analysis::{
-    Analysis, BucketChange, CellSummary, GroupFit, Rollout, TokenEfficiency, analyse,
+    Analysis, BucketChange, CellSummary, ComparisonSummary, GroupFit, Rollout, RunPair, SeedSpread,
+    Throughput, TokenEfficiency, analyse,
 };
 pub use spec::AnalysisSpec;
 

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::fit::LawKind;
+use crate::fit::{At, LawKind};
+use crate::table::ParamCount;
 use crate::{Error, Result};
 
 /// Figures a report can draw.
@@ -15,6 +16,7 @@ pub const FIGURES: &[&str] = &[
     "training_curves",
     "buckets",
     "residuals",
+    "lr_sensitivity",
 ];
 
 /// The analysis of one experiment.
@@ -30,6 +32,13 @@ pub struct AnalysisSpec {
     /// Comparison modes whose rows are fitted (the reference arch's rows are always used).
     #[serde(default = "default_modes")]
     pub modes: Vec<String>,
+    /// N convention of every fit, multiplier and figure: `total` or `nonembed`.
+    #[serde(default = "default_params")]
+    pub params: String,
+    /// Which multiplier the report's headline uses: at the variant's `fitted` loss (the law's
+    /// value) or its `measured` seed-mean loss. Both are always shown.
+    #[serde(default = "default_at")]
+    pub headline: String,
     /// Bootstrap resamples (0 = no intervals).
     #[serde(default = "default_bootstrap")]
     pub bootstrap: usize,
@@ -63,6 +72,12 @@ fn default_law() -> String {
 }
 fn default_modes() -> Vec<String> {
     vec!["iso_body".into(), "isoparametric".into()]
+}
+fn default_params() -> String {
+    "total".into()
+}
+fn default_at() -> String {
+    "fitted".into()
 }
 fn default_bootstrap() -> usize {
     1000
@@ -112,6 +127,10 @@ impl AnalysisSpec {
         })?;
         spec.law_kind()
             .map_err(|e| Error::Invalid(format!("{source}: key `law`: {e}")))?;
+        spec.param_count()
+            .map_err(|e| Error::Invalid(format!("{source}: key `params`: {e}")))?;
+        spec.headline_at()
+            .map_err(|e| Error::Invalid(format!("{source}: key `headline`: {e}")))?;
         if !(spec.level > 0.0 && spec.level < 1.0) {
             return Err(Error::Invalid(format!(
                 "{source}: key `level`: expected a probability strictly between 0 and 1, got {}",
@@ -129,6 +148,14 @@ impl AnalysisSpec {
 
     pub fn law_kind(&self) -> Result<LawKind> {
         self.law.parse()
+    }
+
+    pub fn param_count(&self) -> Result<ParamCount> {
+        self.params.parse()
+    }
+
+    pub fn headline_at(&self) -> Result<At> {
+        self.headline.parse()
     }
 
     pub fn wants(&self, figure: &str) -> bool {
@@ -159,6 +186,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown figure `pie`"), "{e}");
+        let e = AnalysisSpec::parse("params = \"body\"", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `params`") && e.contains("total or nonembed"),
+            "{e}"
+        );
+        let e = AnalysisSpec::parse("headline = \"best\"", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `headline`") && e.contains("fitted or measured"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::schema::{COLUMNS, ColumnType, ResultRow, rows_to_frame};
+use super::schema::{COLUMNS, ColumnType, LATER_COLUMNS, ResultRow, rows_to_frame};
 use crate::{Error, Result};
 
 #[derive(Clone, Copy)]
@@ -125,10 +125,44 @@ pub(crate) fn str_column(
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
+/// Column `name` as booleans: a boolean column, `true`/`false` text, or 0/1. `None` = null.
+pub(crate) fn bool_column(
+    df: &DataFrame,
+    name: &str,
+) -> std::result::Result<Vec<Option<bool>>, String> {
+    let col = df
+        .column(name)
+        .map_err(|_| format!("missing column `{name}`"))?;
+    let bad = || {
+        format!(
+            "column `{name}` has type {}, expected a boolean",
+            col.dtype()
+        )
+    };
+    if col.dtype() == &DataType::Boolean {
+        return Ok(col.bool().map_err(|e| e.to_string())?.iter().collect());
+    }
+    str_column(df, name)
+        .map_err(|_| bad())?
+        .into_iter()
+        .enumerate()
+        .map(|(row, v)| match v.as_deref().map(str::trim) {
+            None | Some("") => Ok(None),
+            Some("true") | Some("1") => Ok(Some(true)),
+            Some("false") | Some("0") => Ok(Some(false)),
+            Some(other) => Err(format!(
+                "column `{name}` row {}: `{other}` is not a boolean",
+                row + 1
+            )),
+        })
+        .collect()
+}
+
 enum Values {
     Str(Vec<Option<String>>),
     Int(Vec<Option<i64>>),
     Float(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
 }
 
 /// Reads a results table into typed rows. Every missing or mistyped column is named in one
@@ -140,21 +174,23 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
         .iter()
         .map(|c| c.to_string())
         .collect();
+    let absent = |n: &&str| !present.iter().any(|p| p == n);
     let missing: Vec<&str> = COLUMNS
         .iter()
         .map(|(n, _)| *n)
-        .filter(|n| !present.iter().any(|p| p == n))
+        .filter(|n| absent(n) && !LATER_COLUMNS.contains(n))
         .collect();
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!("missing columns: {}", missing.join(", ")));
     }
     let mut columns = std::collections::HashMap::new();
-    for &(name, ty) in COLUMNS.iter().filter(|(n, _)| !missing.contains(n)) {
+    for &(name, ty) in COLUMNS.iter().filter(|(n, _)| !absent(n)) {
         let values = match ty {
             ColumnType::Str => str_column(&df, name).map(Values::Str),
             ColumnType::Int => i64_column(&df, name).map(Values::Int),
             ColumnType::Float => f64_column(&df, name).map(Values::Float),
+            ColumnType::Bool => bool_column(&df, name).map(Values::Bool),
         };
         match values {
             Ok(v) => {
@@ -191,16 +227,33 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
             _ => unreachable!("typed by COLUMNS"),
         }
     };
+    let tie = |row: usize, arch: &str, n_embed_out: i64| match columns.get("tie") {
+        Some(Values::Bool(v)) => v[row],
+        _ => (arch == "dense").then_some(n_embed_out == 0),
+    };
+    let size = |row: usize| match columns.get("size") {
+        Some(Values::Str(v)) => v[row].clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let lr_scale = |row: usize| match columns.get("lr_scale") {
+        Some(Values::Float(v)) => v[row].unwrap_or(1.0),
+        _ => 1.0,
+    };
     (0..df.height())
         .map(|r| {
+            let arch = s("arch", r)?;
+            let n_embed_out = i("n_embed_out", r)?;
             Ok(ResultRow {
+                tie: tie(r, &arch, n_embed_out),
+                size: size(r),
+                lr_scale: lr_scale(r),
                 run_id: s("run_id", r)?,
                 exp: s("exp", r)?,
-                arch: s("arch", r)?,
+                arch,
                 mode: s("mode", r)?,
                 n_params: i("n_params", r)?,
                 n_embed_in: i("n_embed_in", r)?,
-                n_embed_out: i("n_embed_out", r)?,
+                n_embed_out,
                 n_nonembed: i("n_nonembed", r)?,
                 d_model: i("d_model", r)?,
                 n_layers: i("n_layers", r)?,

@@ -3,10 +3,12 @@
 //! always written to a temp file and renamed so a crash never truncates a table in place.
 //! Also turns any loss table (ours, Chinchilla-style, or plain N/D/loss) into fit points.
 
+mod group;
 mod io;
 mod points;
 mod schema;
 
+pub use group::{Group, tie_word};
 pub use io::{read_frame, read_rows, write_atomic, write_frame_atomic, write_rows};
-pub use points::{Excluded, FitInput, Point, load_points, points_from_frame};
-pub use schema::{COLUMNS, ColumnType, ResultRow, rows_to_frame};
+pub use points::{Excluded, FitInput, ParamCount, Point, load_points, points_from_frame};
+pub use schema::{COLUMNS, ColumnType, LATER_COLUMNS, ResultRow, rows_to_frame};

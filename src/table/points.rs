@@ -3,7 +3,9 @@
 //! `Training FLOP`, `loss`; D = C / 6N, as Besiroglu et al. 2024 extracted them) and plain
 //! `N`, `D`, `loss`. Without `arch` every row is one arch named `all`. Where the table has
 //! `status`, only succeeded rows are fitted; where it has `run_id` and `step`, only each
-//! run's final checkpoint. Every row left out is recorded with its reason.
+//! run's final checkpoint. Every row left out is recorded with its reason. Each point carries
+//! its group (arch, mode, tie), its bootstrap unit (grid size), seed and learning-rate scale
+//! where the table has them.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -11,17 +13,88 @@ use std::path::Path;
 use polars::prelude::DataFrame;
 use serde::Serialize;
 
-use super::io::{f64_column, read_frame, str_column};
+use super::group::Group;
+use super::io::{bool_column, f64_column, read_frame, str_column};
 use crate::{Error, Result};
 
-/// One observation: a model of `n` total parameters trained on `d` tokens reached `loss`.
+/// One observation: a model of `n` parameters (total, or non-embedding under that
+/// convention) trained on `d` tokens reached `loss`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Point {
     pub label: String,
-    pub arch: String,
+    pub group: Group,
     pub n: f64,
     pub d: f64,
     pub loss: f64,
+    /// The grid size the run was planned for: runs of one size and seed are one bootstrap
+    /// unit, paired across groups. Empty where the table does not say (each point is then
+    /// its own unit).
+    pub unit: String,
+    pub seed: i64,
+    /// The learning-rate multiplier the run trained with (1 where the table has none).
+    pub lr_scale: f64,
+    /// Non-embedding parameters, where the table has them.
+    #[serde(skip)]
+    pub n_nonembed: Option<f64>,
+}
+
+impl Point {
+    /// A point of `arch` with no mode, baseline, unit, seed or learning-rate scale.
+    pub fn new(label: impl Into<String>, arch: &str, n: f64, d: f64, loss: f64) -> Point {
+        Point {
+            label: label.into(),
+            group: Group::new(arch, None, None),
+            n,
+            d,
+            loss,
+            unit: String::new(),
+            seed: 0,
+            lr_scale: 1.0,
+            n_nonembed: None,
+        }
+    }
+}
+
+/// Which parameter count N a fit reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamCount {
+    /// Every parameter (Hoffmann et al. 2022; Pearce & Song 2024 recommend it).
+    #[default]
+    Total,
+    /// Parameters outside the input table (or generator) and the output head (Kaplan et al.
+    /// 2020's N).
+    Nonembed,
+}
+
+impl ParamCount {
+    pub fn name(self) -> &'static str {
+        match self {
+            ParamCount::Total => "total",
+            ParamCount::Nonembed => "nonembed",
+        }
+    }
+
+    /// How figures and reports name N under this convention.
+    pub fn describe(self) -> &'static str {
+        match self {
+            ParamCount::Total => "total parameters",
+            ParamCount::Nonembed => "non-embedding parameters",
+        }
+    }
+}
+
+impl std::str::FromStr for ParamCount {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "total" => Ok(ParamCount::Total),
+            "nonembed" => Ok(ParamCount::Nonembed),
+            other => Err(Error::Invalid(format!(
+                "unknown parameter convention `{other}`: expected total or nonembed"
+            ))),
+        }
+    }
 }
 
 /// A row that was read but not fitted, and why.
@@ -36,6 +109,8 @@ pub struct Excluded {
 pub struct FitInput {
     pub source: String,
     pub convention: &'static str,
+    /// What `Point::n` counts.
+    pub params: ParamCount,
     pub points: Vec<Point>,
     pub excluded: Vec<Excluded>,
     /// Rows that were earlier checkpoints of a run whose final checkpoint is fitted.
@@ -43,38 +118,96 @@ pub struct FitInput {
 }
 
 impl FitInput {
-    /// The arches present, in order of first appearance.
-    pub fn arches(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
+    /// A table-less input (synthetic points, report fits) under the total convention.
+    pub fn new(source: impl Into<String>, points: Vec<Point>) -> FitInput {
+        FitInput {
+            source: source.into(),
+            convention: "N, D, loss",
+            params: ParamCount::Total,
+            points,
+            excluded: Vec::new(),
+            earlier_checkpoints: 0,
+        }
+    }
+
+    /// The groups present, in order of first appearance.
+    pub fn groups(&self) -> Vec<Group> {
+        let mut out: Vec<Group> = Vec::new();
         for p in &self.points {
-            if !out.contains(&p.arch) {
-                out.push(p.arch.clone());
+            if !out.contains(&p.group) {
+                out.push(p.group.clone());
             }
         }
         out
     }
 
-    /// Only the points of one arch (the exclusions of other arches are dropped too).
-    pub fn select_arch(&self, arch: &str) -> Result<FitInput> {
-        let points: Vec<Point> = self
-            .points
-            .iter()
-            .filter(|p| p.arch == arch)
-            .cloned()
-            .collect();
-        if points.is_empty() {
-            return Err(Error::table(
-                &self.source,
-                format!(
-                    "no rows of arch `{arch}` (arches: {})",
-                    self.arches().join(", ")
-                ),
-            ));
-        }
+    /// Only the points of one group, chosen by a selector (`dense`, `dense/tied`,
+    /// `leviathan/iso_body`, ...; see [`Group::matches`]). The selector must name exactly one
+    /// group of the table: pooling groups would mix baselines or comparison modes.
+    pub fn select(&self, selector: &str) -> Result<FitInput> {
+        let all = self.groups();
+        let matching: Vec<&Group> = all.iter().filter(|g| g.matches(selector)).collect();
+        let names = || {
+            all.iter()
+                .map(Group::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let group = match matching.as_slice() {
+            [one] => (*one).clone(),
+            [] => {
+                return Err(Error::table(
+                    &self.source,
+                    format!("no rows of group `{selector}` (groups: {})", names()),
+                ));
+            }
+            many => {
+                return Err(Error::table(
+                    &self.source,
+                    format!(
+                        "`{selector}` matches {} groups ({}): name one, e.g. `{}`",
+                        many.len(),
+                        many.iter()
+                            .map(|g| g.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        many[0]
+                    ),
+                ));
+            }
+        };
         Ok(FitInput {
-            points,
+            points: self
+                .points
+                .iter()
+                .filter(|p| p.group == group)
+                .cloned()
+                .collect(),
             ..self.clone()
         })
+    }
+
+    /// The same points with N read as non-embedding parameters (an error naming the table if
+    /// it has none), or unchanged under the total convention.
+    pub fn with_params(mut self, params: ParamCount) -> Result<FitInput> {
+        if params == ParamCount::Nonembed && self.params != ParamCount::Nonembed {
+            for p in &mut self.points {
+                p.n = match p.n_nonembed {
+                    Some(n) if n > 0.0 => n,
+                    _ => {
+                        return Err(Error::table(
+                            &self.source,
+                            format!(
+                                "--params nonembed needs a positive `n_nonembed` column ({})",
+                                p.label
+                            ),
+                        ));
+                    }
+                };
+            }
+        }
+        self.params = params;
+        Ok(self)
     }
 
     /// Drops the `k` points with the highest loss (outliers; Besiroglu et al. drop 5).
@@ -181,8 +314,27 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
         }
     };
     let arch = text("arch")?;
+    let mode = text("mode")?;
+    let size = text("size")?;
     let status = text("status")?;
     let run_id = text("run_id")?;
+    let numbers = |name: &str| -> Result<Option<Vec<Option<f64>>>> {
+        if has(df, name) {
+            f64_column(df, name).map(Some).map_err(err)
+        } else {
+            Ok(None)
+        }
+    };
+    let seed = numbers("seed")?;
+    let lr_scale = numbers("lr_scale")?;
+    let nonembed = numbers("n_nonembed")?;
+    let d_model = numbers("d_model")?;
+    let embed_out = numbers("n_embed_out")?;
+    let tie = if has(df, "tie") {
+        Some(bool_column(df, "tie").map_err(err)?)
+    } else {
+        None
+    };
     let step = if has(df, "step") {
         Some(f64_column(df, "step").map_err(err)?)
     } else {
@@ -267,12 +419,30 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
             .as_ref()
             .and_then(|a| a[i].clone())
             .unwrap_or_else(|| "all".to_string());
+        let at = |c: &Option<Vec<Option<f64>>>| c.as_ref().and_then(|v| v[i]);
+        // Tables written before the `tie` column: a dense model is tied when it has no head.
+        let tie = match &tie {
+            Some(t) => t[i],
+            None => (arch == "dense")
+                .then(|| at(&embed_out).map(|h| h == 0.0))
+                .flatten(),
+        };
+        let mode = mode.as_ref().and_then(|m| m[i].clone());
+        // Tables written before the `size` column pair runs by width.
+        let unit = match size.as_ref().and_then(|s| s[i].clone()) {
+            Some(s) if !s.is_empty() => s,
+            _ => at(&d_model).map(|d| format!("d{d}")).unwrap_or_default(),
+        };
         points.push(Point {
             label: label(i),
-            arch,
+            group: Group::new(&arch, mode.as_deref(), tie),
             n: ni,
             d: di,
             loss: li,
+            unit,
+            seed: at(&seed).unwrap_or(0.0) as i64,
+            lr_scale: at(&lr_scale).unwrap_or(1.0),
+            n_nonembed: at(&nonembed),
         });
     }
     if points.len() < 2 {
@@ -286,6 +456,7 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
     Ok(FitInput {
         source: source.to_string(),
         convention,
+        params: ParamCount::Total,
         points,
         excluded,
         earlier_checkpoints,

@@ -9,6 +9,8 @@ pub enum ColumnType {
     Str,
     Int,
     Float,
+    /// true, false or empty.
+    Bool,
 }
 
 impl ColumnType {
@@ -17,6 +19,7 @@ impl ColumnType {
             ColumnType::Str => "string",
             ColumnType::Int => "integer",
             ColumnType::Float => "number",
+            ColumnType::Bool => "boolean",
         }
     }
 }
@@ -52,7 +55,14 @@ pub const COLUMNS: &[(&str, ColumnType)] = &[
     ("git_commit", ColumnType::Str),
     ("config_hash", ColumnType::Str),
     ("created_at", ColumnType::Str),
+    ("tie", ColumnType::Bool),
+    ("size", ColumnType::Str),
+    ("lr_scale", ColumnType::Float),
 ];
+
+/// Columns added after tables were first written: a table without them still reads, each
+/// taking the default its [`ResultRow`] field documents.
+pub const LATER_COLUMNS: &[&str] = &["tie", "size", "lr_scale"];
 
 /// One row of the results table. `bucket_loss` is a JSON array of per-frequency-bucket mean
 /// losses (nats/token), so CSV and parquet hold the same text.
@@ -93,6 +103,23 @@ pub struct ResultRow {
     pub git_commit: String,
     pub config_hash: String,
     pub created_at: String,
+    /// Dense rows: tied embeddings or not. Isoparametric Leviathan rows: whether the dense
+    /// model its depth is matched to is tied. Iso-body rows: empty (compared with every
+    /// baseline). Read from a table without the column: dense rows are tied exactly when they
+    /// have no output head (`n_embed_out` 0), other rows empty.
+    #[serde(default)]
+    pub tie: Option<bool>,
+    /// The grid size the cell was planned for (cells of one size are paired across arches and
+    /// baselines); empty when unknown, and then the analysis pairs by width.
+    #[serde(default)]
+    pub size: String,
+    /// Multiplier of the recipe's learning rate (1 when absent).
+    #[serde(default = "one")]
+    pub lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 /// JSON has no NaN: serde_json writes it as `null`, so `null` reads back as NaN (a diverged
@@ -102,12 +129,13 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
 }
 
 macro_rules! columns_of {
-    ($rows:expr; $($s:ident),*; $($i:ident),*; $($f:ident),*) => {{
+    ($rows:expr; $($s:ident),*; $($i:ident),*; $($f:ident),*; $($b:ident),*) => {{
         let rows = $rows;
         let cols: Vec<Column> = vec![
             $( Column::new(stringify!($s).into(), rows.iter().map(|r| r.$s.clone()).collect::<Vec<String>>()), )*
             $( Column::new(stringify!($i).into(), rows.iter().map(|r| r.$i).collect::<Vec<i64>>()), )*
             $( Column::new(stringify!($f).into(), rows.iter().map(|r| r.$f).collect::<Vec<f64>>()), )*
+            $( Column::new(stringify!($b).into(), rows.iter().map(|r| r.$b).collect::<Vec<Option<bool>>>()), )*
         ];
         cols
     }};
@@ -116,10 +144,11 @@ macro_rules! columns_of {
 /// Builds the table's frame from typed rows, columns in [`COLUMNS`] order.
 pub fn rows_to_frame(rows: &[ResultRow]) -> DataFrame {
     let cols = columns_of!(rows;
-        run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at;
+        run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at, size;
         n_params, n_embed_in, n_embed_out, n_nonembed, d_model, n_layers, n_heads, d_ff, vocab,
         seq_len, tokens, step, batch_tokens, seed;
-        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s);
+        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, lr_scale;
+        tie);
     let df = DataFrame::new(rows.len(), cols).expect("columns have the rows' length");
     let order: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
     df.select(order).expect("every schema column was built")

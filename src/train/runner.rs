@@ -27,7 +27,8 @@ use crate::model::backend::{DeviceKind, OnBackend, run_on};
 use crate::model::count::{self, Count};
 use crate::model::step::{clip_global_norm, loss_and_grads};
 use crate::model::{
-    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, materialize,
+    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, SplineDecay,
+    materialize,
 };
 use crate::table::ResultRow;
 use crate::{Error, Result};
@@ -87,7 +88,8 @@ impl ModelConfig {
                     .with_knots(g.knots)
                     .with_modes(g.modes)
                     .with_sigmoid_scale(g.sigmoid_scale)
-                    .with_normalize_basis(g.normalize_basis);
+                    .with_normalize_basis(g.normalize_basis)
+                    .with_spline_decay(g.spline_decay.parse()?);
                 gen_cfg.validate()?;
                 body.validate()?;
                 ModelConfig::Leviathan(LeviathanConfig {
@@ -105,18 +107,31 @@ impl ModelConfig {
             ModelConfig::Leviathan(c) => count::leviathan(c),
         }
     }
+
+    /// The generator's spline parameterisation (irrelevant for dense models).
+    pub fn spline_decay(&self) -> SplineDecay {
+        match self {
+            ModelConfig::Dense(_) => SplineDecay::Zero,
+            ModelConfig::Leviathan(c) => c.generator.spline_decay,
+        }
+    }
 }
 
 /// Moves the gradients of parameters exempt from weight decay into their own set, by module
 /// path: norm weights, biases, the input embedding table, the generator's codebooks and
-/// LayerNorm.
+/// LayerNorm, and its spline coefficients under [`SplineDecay::Exempt`].
 struct SplitNoDecay<'a> {
     grads: &'a mut GradientsParams,
     exempt: GradientsParams,
     path: Vec<String>,
+    spline: SplineDecay,
 }
 
-fn exempt_from_decay(path: &[String]) -> bool {
+/// Whether the parameter at `path` is exempt from weight decay.
+pub fn exempt_from_decay(path: &[String], spline: SplineDecay) -> bool {
+    if spline == SplineDecay::Exempt && path.last().is_some_and(|p| p == "spline") {
+        return true;
+    }
     const NAMES: [&str; 8] = [
         "attn_norm",
         "ffn_norm",
@@ -139,7 +154,7 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for SplitNoDecay<'_> {
         self.path.pop();
     }
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-        if exempt_from_decay(&self.path)
+        if exempt_from_decay(&self.path, self.spline)
             && let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id)
         {
             self.exempt.register::<B::InnerBackend, D>(param.id, g);
@@ -169,10 +184,14 @@ fn scale_grads<B: AutodiffBackend, M: AutodiffModule<B>>(
 }
 
 /// Parameter ids exempt from weight decay (for tests and the record).
-pub fn exempt_params<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Vec<ParamId> {
+pub fn exempt_params<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    spline: SplineDecay,
+) -> Vec<ParamId> {
     struct Ids {
         path: Vec<String>,
         ids: Vec<ParamId>,
+        spline: SplineDecay,
     }
     impl<B: AutodiffBackend> ModuleVisitor<B> for Ids {
         fn enter_module(&mut self, name: &str, _c: &str) {
@@ -182,7 +201,7 @@ pub fn exempt_params<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Vec
             self.path.pop();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if exempt_from_decay(&self.path) {
+            if exempt_from_decay(&self.path, self.spline) {
                 self.ids.push(param.id);
             }
         }
@@ -190,6 +209,7 @@ pub fn exempt_params<B: AutodiffBackend, M: AutodiffModule<B>>(model: &M) -> Vec
     let mut v = Ids {
         path: Vec::new(),
         ids: Vec::new(),
+        spline,
     };
     model.visit(&mut v);
     v.ids
@@ -441,6 +461,7 @@ where
             grads: &mut grads,
             exempt: GradientsParams::new(),
             path: Vec::new(),
+            spline: task.config.spline_decay(),
         };
         model.visit(&mut split);
         let exempt = split.exempt;
@@ -604,6 +625,13 @@ fn result_row(
             .to_string(),
         config_hash: cell.config_hash.clone(),
         created_at: now_rfc3339(),
+        tie: match (cell.arch.as_str(), cell.mode.as_str()) {
+            ("dense", _) => Some(cell.model.tie_embeddings),
+            (_, "isoparametric") => cell.study.baseline_tie,
+            _ => None,
+        },
+        size: cell.study.size.clone(),
+        lr_scale: cell.study.lr_scale,
     }
 }
 
