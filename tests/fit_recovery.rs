@@ -102,6 +102,7 @@ fn surface(law: &Law, arch: &str, noise: f64, seed: u64) -> Vec<Point> {
                 n,
                 d,
                 loss,
+                budget: None,
             });
         }
     }
@@ -115,6 +116,7 @@ fn input(points: Vec<Point>) -> FitInput {
         points,
         excluded: vec![],
         earlier_checkpoints: 0,
+        budget_column: None,
     }
 }
 
@@ -189,6 +191,7 @@ fn recovers_the_n_law() {
                 n,
                 d: 20.0 * n,
                 loss: truth.predict(n, 0.0),
+                budget: None,
             }
         })
         .collect();

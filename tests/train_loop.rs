@@ -86,6 +86,8 @@ fn cell(store: &Path, arch: &str, steps: u64, lr: f64) -> CellSpec {
             tokens: 512,
         },
         config_hash: "test".into(),
+        budget: None,
+        wsd: None,
     }
 }
 

@@ -543,6 +543,8 @@ pub fn cell_spec(
             tokens: plan.eval.tokens,
         },
         config_hash: run_id.into(),
+        budget: None,
+        wsd: None,
     };
     spec.validate()
         .map_err(|e| Error::Graph(format!("{}: cell file would be invalid: {e}", cell.label())))?;

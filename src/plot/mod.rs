@@ -2,7 +2,10 @@
 //! [`Chart`] (points, lines, bands, error bars, markers for unbounded values, log axes by
 //! transforming data to log10 and labelling ticks in real units) serves every figure; the
 //! report module decides what goes on each. Text uses the DejaVu Sans font shipped in
-//! `assets/fonts` (ab_glyph needs a font file; the system's is not assumed).
+//! `assets/fonts` (ab_glyph needs a font file; the system's is not assumed). The IsoFLOP and
+//! frontier figures of Approach 2 are built in `isoflop`.
+
+pub mod isoflop;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -50,6 +53,12 @@ pub enum Layer {
     ErrorBars {
         color: usize,
         points: Vec<(f64, f64, f64, f64)>,
+    },
+    /// Cross markers (x), e.g. parabola vertices.
+    Crosses {
+        label: String,
+        color: usize,
+        points: Vec<(f64, f64)>,
     },
     /// Upward triangles at the top of the plot at these x, for values with no finite bound.
     Unbounded {
@@ -114,7 +123,9 @@ impl Chart {
         let mut ys = Vec::new();
         for layer in &self.layers {
             match layer {
-                Layer::Points { points, .. } | Layer::Line { points, .. } => {
+                Layer::Points { points, .. }
+                | Layer::Line { points, .. }
+                | Layer::Crosses { points, .. } => {
                     for &(x, y) in points {
                         xs.push(self.tx(x));
                         ys.push(self.ty(y));
@@ -290,6 +301,26 @@ impl Chart {
                     if !label.is_empty() {
                         s.label(label.as_str())
                             .legend(move |(x, y)| Circle::new((x + 9, y), 4, col.filled()));
+                    }
+                }
+                Layer::Crosses {
+                    label,
+                    color: c,
+                    points,
+                } => {
+                    let col = color(*c);
+                    let s = chart
+                        .draw_series(
+                            points
+                                .iter()
+                                .map(|&(x, y)| (self.tx(x), self.ty(y)))
+                                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                                .map(|p| Cross::new(p, 7, col.stroke_width(3))),
+                        )
+                        .map_err(|e| err(e.to_string()))?;
+                    if !label.is_empty() {
+                        s.label(label.as_str())
+                            .legend(move |(x, y)| Cross::new((x + 9, y), 6, col.stroke_width(3)));
                     }
                 }
                 Layer::ErrorBars { color: c, points } => {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::spec::AnalysisSpec;
+use crate::fit::isoflop::{self, IsoflopReport, IsoflopSpec};
 use crate::fit::{self, FitReport, FitSpec, LawKind, MultiplierRow};
 use crate::table::{Excluded, FitInput, Point, ResultRow};
 use crate::{Error, Result};
@@ -29,6 +30,8 @@ pub struct CellSummary {
     pub status: String,
     pub tokens_per_s: f64,
     pub wall_s: f64,
+    /// Nominal FLOP budget of an IsoFLOP cell; NaN when none.
+    pub budget: f64,
 }
 
 impl CellSummary {
@@ -117,6 +120,8 @@ pub struct Analysis {
     /// Fits that could not be made, and why (the report says so instead of failing).
     pub fit_errors: Vec<String>,
     pub wall_s_total: f64,
+    /// Approach 2 per group (keyed as the fits are), when the table has budgets.
+    pub isoflop: Vec<(String, IsoflopReport)>,
 }
 
 fn final_rows(rows: &[ResultRow]) -> Vec<&ResultRow> {
@@ -150,10 +155,15 @@ fn input_of(cells: &[&CellSummary], source: &str) -> FitInput {
                 n: c.n_params as f64,
                 d: c.tokens as f64,
                 loss: c.val_loss,
+                budget: c.budget.is_finite().then_some(c.budget),
             })
             .collect(),
         excluded: Vec::new(),
         earlier_checkpoints: 0,
+        budget_column: cells
+            .iter()
+            .any(|c| c.budget.is_finite())
+            .then(|| "budget".to_string()),
     }
 }
 
@@ -218,6 +228,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             status: r.status.clone(),
             tokens_per_s: r.tokens_per_s,
             wall_s: r.wall_s,
+            budget: r.budget,
         })
         .collect();
     let mut left_out = Vec::new();
@@ -302,6 +313,11 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             Err(e) => fit_errors.push(e),
         }
     }
+    let isoflop = if usable.iter().any(|c| c.budget.is_finite()) {
+        approach2(&usable, spec, law, &reference, &variants, &mut fit_errors)
+    } else {
+        Vec::new()
+    };
     let multipliers = match &reference {
         Some(r) => variants
             .iter()
@@ -451,13 +467,65 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         throughput,
         fit_errors,
         wall_s_total,
+        isoflop,
     })
+}
+
+/// Approach 2 for each group the fits use (the reference arch; each variant arch and mode),
+/// with Approach 3 and VPNLS beside it. The `nd` fit is reused when the report fits `nd`.
+fn approach2(
+    usable: &[&CellSummary],
+    spec: &AnalysisSpec,
+    law: LawKind,
+    reference: &Option<GroupFit>,
+    variants: &[GroupFit],
+    fit_errors: &mut Vec<String>,
+) -> Vec<(String, IsoflopReport)> {
+    let iso_spec = IsoflopSpec {
+        bootstrap: spec.bootstrap,
+        seed: spec.seed,
+        level: spec.level,
+        ..IsoflopSpec::default()
+    };
+    let mut groups: BTreeMap<String, Vec<&CellSummary>> = BTreeMap::new();
+    for c in usable
+        .iter()
+        .filter(|c| c.arch == spec.reference || spec.modes.contains(&c.mode))
+    {
+        groups
+            .entry(group_key(&spec.reference, &c.arch, &c.mode))
+            .or_default()
+            .push(c);
+    }
+    let mut out = Vec::new();
+    for (key, members) in groups {
+        let run = || -> Result<IsoflopReport> {
+            let input = input_of(&members, &key).exclude_top(spec.exclude_top)?;
+            let mut r = isoflop::isoflop(&input, &iso_spec)?;
+            if r.frontier.is_some() {
+                let fitted = reference
+                    .iter()
+                    .chain(variants)
+                    .find(|g| g.key == key && law == LawKind::Nd);
+                match fitted {
+                    Some(g) => isoflop::compare_with(&mut r, &input, g.fit.params),
+                    None => isoflop::compare(&mut r, &input)?,
+                }
+            }
+            Ok(r)
+        };
+        match run() {
+            Ok(r) => out.push((key, r)),
+            Err(e) => fit_errors.push(format!("{key}: Approach 2: {e}")),
+        }
+    }
+    out
 }
 
 impl Analysis {
     /// fits.json: every group's fit report (with manifest) and the multipliers.
     pub fn fits_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "law": self.law.name(),
             "reference": self.reference,
             "variants": self.variants,
@@ -465,7 +533,17 @@ impl Analysis {
             "rollout": self.rollouts,
             "left_out": self.left_out,
             "fit_errors": self.fit_errors,
-        })
+        });
+        // Only tables with budgets gain the key, so other reports stay as they were.
+        if !self.isoflop.is_empty() {
+            v["isoflop"] = serde_json::json!(
+                self.isoflop
+                    .iter()
+                    .map(|(k, r)| serde_json::json!({"group": k, "fit": r}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        v
     }
 
     /// multipliers.csv: one row per variant group and size.

@@ -7,7 +7,7 @@ use super::spec::AnalysisSpec;
 use crate::Result;
 use crate::fit::LawKind;
 use crate::fit::bootstrap::interval;
-use crate::plot::{Chart, Layer};
+use crate::plot::{Chart, Layer, isoflop};
 
 fn groups(a: &Analysis) -> Vec<&GroupFit> {
     a.reference.iter().chain(&a.variants).collect()
@@ -286,11 +286,31 @@ pub fn draw_all(a: &Analysis, spec: &AnalysisSpec, dir: &Path) -> Result<Vec<Pat
             charts.push(("residuals_vs_tokens", residuals(a, true)));
         }
     }
+    let mut named: Vec<(String, Option<Chart>)> = charts
+        .into_iter()
+        .map(|(n, c)| (n.to_string(), c))
+        .collect();
+    for (key, r) in &a.isoflop {
+        if spec.wants("isoflop") {
+            named.push((
+                figure_name("isoflop", key),
+                isoflop::isoflop_profiles(r, key),
+            ));
+        }
+        if spec.wants("frontier") {
+            named.push((figure_name("frontier", key), isoflop::frontier(r, key)));
+        }
+    }
     let mut files = Vec::new();
-    for (name, chart) in charts {
+    for (name, chart) in named {
         if let Some(chart) = chart {
-            files.extend(chart.save(&dir.join(name))?);
+            files.extend(chart.save(&dir.join(&name))?);
         }
     }
     Ok(files)
+}
+
+/// The file stem of a per-group figure: `isoflop_dense`, `frontier_leviathan-iso_body`.
+pub fn figure_name(kind: &str, group: &str) -> String {
+    format!("{kind}_{}", group.replace('/', "-"))
 }

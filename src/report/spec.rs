@@ -15,6 +15,8 @@ pub const FIGURES: &[&str] = &[
     "training_curves",
     "buckets",
     "residuals",
+    "isoflop",
+    "frontier",
 ];
 
 /// The analysis of one experiment.

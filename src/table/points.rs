@@ -3,7 +3,9 @@
 //! `Training FLOP`, `loss`; D = C / 6N, as Besiroglu et al. 2024 extracted them) and plain
 //! `N`, `D`, `loss`. Without `arch` every row is one arch named `all`. Where the table has
 //! `status`, only succeeded rows are fitted; where it has `run_id` and `step`, only each
-//! run's final checkpoint. Every row left out is recorded with its reason.
+//! run's final checkpoint. Every row left out is recorded with its reason. A `budget` (or
+//! `compute`) column, the nominal FLOP budget of IsoFLOP cells, is carried for Approach 2;
+//! empty or NaN cells mean "no budget".
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +24,9 @@ pub struct Point {
     pub n: f64,
     pub d: f64,
     pub loss: f64,
+    /// Nominal FLOP budget the run was planned for (IsoFLOP grids), where the table says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
 }
 
 /// A row that was read but not fitted, and why.
@@ -40,6 +45,10 @@ pub struct FitInput {
     pub excluded: Vec<Excluded>,
     /// Rows that were earlier checkpoints of a run whose final checkpoint is fitted.
     pub earlier_checkpoints: usize,
+    /// The column the points' budgets came from (`budget` or `compute`); `None` when the
+    /// table has neither or it holds no finite value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_column: Option<String>,
 }
 
 impl FitInput {
@@ -181,6 +190,14 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
         }
     };
     let arch = text("arch")?;
+    let budget_column = ["budget", "compute"]
+        .into_iter()
+        .find(|c| has(df, c))
+        .map(str::to_string);
+    let budgets = match &budget_column {
+        Some(c) => Some(f64_column(df, c).map_err(err)?),
+        None => None,
+    };
     let status = text("status")?;
     let run_id = text("run_id")?;
     let step = if has(df, "step") {
@@ -267,12 +284,17 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
             .as_ref()
             .and_then(|a| a[i].clone())
             .unwrap_or_else(|| "all".to_string());
+        let budget = budgets
+            .as_ref()
+            .and_then(|b| b[i])
+            .filter(|c| c.is_finite() && *c > 0.0);
         points.push(Point {
             label: label(i),
             arch,
             n: ni,
             d: di,
             loss: li,
+            budget,
         });
     }
     if points.len() < 2 {
@@ -286,8 +308,9 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
     Ok(FitInput {
         source: source.to_string(),
         convention,
-        points,
+        budget_column: budget_column.filter(|_| points.iter().any(|p| p.budget.is_some())),
         excluded,
         earlier_checkpoints,
+        points,
     })
 }

@@ -52,7 +52,13 @@ pub const COLUMNS: &[(&str, ColumnType)] = &[
     ("git_commit", ColumnType::Str),
     ("config_hash", ColumnType::Str),
     ("created_at", ColumnType::Str),
+    ("budget", ColumnType::Float),
 ];
+
+/// Columns added after tables were first written: a table without them still loads, and each
+/// takes its documented default. `budget` (the nominal FLOP budget an IsoFLOP cell was planned
+/// for) defaults to NaN, "no budget".
+pub const OPTIONAL_COLUMNS: &[&str] = &["budget"];
 
 /// One row of the results table. `bucket_loss` is a JSON array of per-frequency-bucket mean
 /// losses (nats/token), so CSV and parquet hold the same text.
@@ -93,6 +99,14 @@ pub struct ResultRow {
     pub git_commit: String,
     pub config_hash: String,
     pub created_at: String,
+    /// Nominal training-FLOP budget the cell was planned for (IsoFLOP grids); NaN when none.
+    /// Older records and tables have no such field: it reads as NaN.
+    #[serde(default = "no_budget", deserialize_with = "nan_if_null")]
+    pub budget: f64,
+}
+
+fn no_budget() -> f64 {
+    f64::NAN
 }
 
 /// JSON has no NaN: serde_json writes it as `null`, so `null` reads back as NaN (a diverged
@@ -119,7 +133,7 @@ pub fn rows_to_frame(rows: &[ResultRow]) -> DataFrame {
         run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at;
         n_params, n_embed_in, n_embed_out, n_nonembed, d_model, n_layers, n_heads, d_ff, vocab,
         seq_len, tokens, step, batch_tokens, seed;
-        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s);
+        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, budget);
     let df = DataFrame::new(rows.len(), cols).expect("columns have the rows' length");
     let order: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
     df.select(order).expect("every schema column was built")
