@@ -191,11 +191,23 @@ pub struct IsoflopManifest {
     pub points_excluded: Vec<Excluded>,
 }
 
+impl IsoflopReport {
+    /// The budgets' convention in a few words, for figure labels.
+    pub fn budget_convention(&self) -> String {
+        match &self.budget_column {
+            Some(c) => format!("C from the `{c}` column"),
+            None => "C = 6ND, bucketed".into(),
+        }
+    }
+}
+
 /// Approach 2 for one group.
 #[derive(Debug, Clone, Serialize)]
 pub struct IsoflopReport {
     pub arch: String,
     pub approach: u8,
+    /// The column budgets came from; `None` when they are buckets of 6ND.
+    pub budget_column: Option<String>,
     /// Exponent of N_opt = G C^a (Approach 3 calls it the same).
     pub a_opt: Option<f64>,
     /// Exponent of D_opt = G' C^b.
@@ -676,6 +688,7 @@ pub fn isoflop(input: &FitInput, spec: &IsoflopSpec) -> Result<IsoflopReport> {
     Ok(IsoflopReport {
         arch,
         approach: 2,
+        budget_column: input.budget_column.clone(),
         a_opt: frontier.map(|f| f.n_opt.exponent),
         b_opt: frontier.map(|f| f.d_opt.exponent),
         frontier,

@@ -2,6 +2,8 @@
 //! N per budget, each budget's parabola and vertex) and the compute-optimal frontier (N_opt
 //! and D_opt vs C for Approach 2, its local refit, and each law it was compared with).
 
+use plotters::prelude::SeriesLabelPosition;
+
 use super::{Chart, Layer};
 use crate::fit::isoflop::IsoflopReport;
 
@@ -18,7 +20,10 @@ pub fn isoflop_profiles(r: &IsoflopReport, group: &str) -> Option<Chart> {
         return None;
     }
     let mut c = Chart::new(
-        &format!("IsoFLOP profiles, {group}: loss vs N per budget C"),
+        &format!(
+            "IsoFLOP profiles, {group}: loss vs N per budget ({})",
+            r.budget_convention()
+        ),
         "total parameters N (runs of one budget C share a colour; curve: parabola in ln N)",
         "validation loss (nats/token)",
     );
@@ -52,17 +57,18 @@ pub fn isoflop_profiles(r: &IsoflopReport, group: &str) -> Option<Chart> {
             }
         }
     }
-    // Black-ish markers stand out against every budget's colour.
-    c.layers.push(Layer::Crosses {
-        label: "vertex (N_opt)".into(),
-        color: 3,
-        points: vertices,
-    });
-    c.layers.push(Layer::Crosses {
-        label: "vertex in the outer fifth (biased?)".into(),
-        color: 1,
-        points: flagged,
-    });
+    for (label, color, points) in [
+        ("vertex (N_opt)", 3, vertices),
+        ("vertex in the outer fifth (biased?)", 1, flagged),
+    ] {
+        if !points.is_empty() {
+            c.layers.push(Layer::Crosses {
+                label: label.into(),
+                color,
+                points,
+            });
+        }
+    }
     Some(c)
 }
 
@@ -78,11 +84,16 @@ pub fn frontier(r: &IsoflopReport, group: &str) -> Option<Chart> {
     let grid = log_grid(lo, hi, 30);
     let mut c = Chart::new(
         &format!("Compute-optimal frontier, {group}: N_opt (solid), D_opt (dashed) vs C"),
-        "FLOP budget C",
+        &format!(
+            "FLOP budget C ({}; laws: optimum on each budget's D(N) line, a and b under C = 6ND)",
+            r.budget_convention()
+        ),
         "N_opt (parameters) and D_opt (tokens)",
     );
     c.log_x = true;
     c.log_y = true;
+    // Both frontiers rise to the right: the upper left is empty.
+    c.legend = SeriesLabelPosition::UpperLeft;
     c.layers.push(Layer::Points {
         label: "Approach 2 vertices: N_opt".into(),
         color: 0,

@@ -81,6 +81,8 @@ pub struct Chart {
     pub hline: Option<(f64, String)>,
     /// Category names for integer x positions 0, 1, 2, ... (replaces numeric tick labels).
     pub x_categories: Option<Vec<String>>,
+    /// Where the legend goes (upper right unless the data live there).
+    pub legend: SeriesLabelPosition,
 }
 
 const PALETTE: [RGBColor; 6] = [
@@ -107,6 +109,7 @@ impl Chart {
             layers: Vec::new(),
             hline: None,
             x_categories: None,
+            legend: SeriesLabelPosition::UpperRight,
         }
     }
 
@@ -364,7 +367,7 @@ impl Chart {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(self.legend.clone())
             .draw()
             .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))
@@ -473,7 +476,8 @@ fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     (bold, at(&all))
 }
 
-/// Short human numbers for tick labels: 1.2M, 350k, 0.25, 3.1e-5.
+/// Short human numbers for tick labels: 1.2M, 350k, 0.25, 3.1e-5; 1e18 past the trillions
+/// (FLOP budgets).
 pub fn human(v: f64) -> String {
     let a = v.abs();
     let trim = |s: String| {
@@ -483,7 +487,11 @@ pub fn human(v: f64) -> String {
             s
         }
     };
-    if a >= 1e12 {
+    if a >= 1e15 {
+        let s = format!("{v:.2e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        trim(m.to_string()) + "e" + e
+    } else if a >= 1e12 {
         trim(format!("{:.2}", v / 1e12)) + "T"
     } else if a >= 1e9 {
         trim(format!("{:.2}", v / 1e9)) + "B"
@@ -529,6 +537,8 @@ mod tests {
         assert_eq!(human(2.0e9), "2B");
         assert_eq!(human(0.25), "0.25");
         assert_eq!(human(3.0), "3");
+        assert_eq!(human(1e18), "1e18");
+        assert_eq!(human(3.16e21), "3.16e21");
     }
 
     #[test]
