@@ -232,7 +232,7 @@ fn a_prefix_with_branches_trains_each_stable_step_once() {
     for (step, _, loss) in metrics(&prefix.join("fill-metrics.jsonl")) {
         let orig = main[step as usize - 1].2;
         assert!(
-            (loss - orig).abs() < 1e-4 * orig,
+            (loss - orig).abs() < 1e-6 * orig,
             "step {step}: {loss} vs {orig}"
         );
     }
@@ -311,9 +311,12 @@ fn a_killed_branch_resumes_from_its_own_checkpoint_to_the_same_losses() {
         a.iter().map(|x| x.0).collect::<Vec<_>>(),
         b.iter().map(|x| x.0).collect::<Vec<_>>()
     );
+    // Measured: identical to the last bit on the 2-core development machine (weights, both
+    // optimisers' moments, step and data position all come back); 1e-6 relative leaves room
+    // for another reduction order on another thread pool.
     for (x, y) in a.iter().zip(&b) {
         assert!(
-            (x.2 - y.2).abs() < 1e-4 * x.2,
+            (x.2 - y.2).abs() < 1e-6 * x.2,
             "step {}: {} vs {}",
             x.0,
             x.2,
@@ -323,7 +326,7 @@ fn a_killed_branch_resumes_from_its_own_checkpoint_to_the_same_losses() {
     assert_eq!(whole.rows.len(), resumed.rows.len());
     for (x, y) in whole.rows.iter().zip(&resumed.rows) {
         assert_eq!(x.tokens, y.tokens);
-        assert!((x.val_loss - y.val_loss).abs() < 1e-4 * x.val_loss);
+        assert!((x.val_loss - y.val_loss).abs() < 1e-6 * x.val_loss);
     }
     assert_eq!(resumed.rows.last().unwrap().tokens as u64, d);
 }

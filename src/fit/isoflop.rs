@@ -520,10 +520,11 @@ fn budgets_of(input: &FitInput, spec: &IsoflopSpec) -> (Budgets, String, Vec<Str
     }
 }
 
-/// One bootstrap resample: runs redrawn with replacement within each kept budget.
+/// One bootstrap resample: runs redrawn with replacement within each kept budget. A budget
+/// whose redrawn runs cannot be refitted is `None` and left out of this resample's frontier.
 struct Resample {
     frontier: Frontier,
-    vertices: Vec<(f64, f64)>,
+    vertices: Vec<Option<(f64, f64)>>,
 }
 
 fn resample(kept: &[&BudgetFit], spec: &IsoflopSpec, index: u64) -> Option<Resample> {
@@ -541,10 +542,14 @@ fn resample(kept: &[&BudgetFit], spec: &IsoflopSpec, index: u64) -> Option<Resam
             w[rng.random_range(0..m)] += 1.0;
         }
         // Vertices outside the sizes are allowed here: dropping them would narrow the
-        // intervals exactly where the data say least.
-        let v = vertex_of(&b.runs_nd, &w, b.d_line, spec.min_sizes).ok()?;
-        vertices.push((v.n_opt, v.d_opt));
-        points.push((b.budget, v.n_opt, v.d_opt));
+        // intervals exactly where the data say least. A budget that drew fewer than
+        // `min_sizes` sizes (likely when it has few runs: 3 runs keep all 3 sizes in 2 of 9
+        // draws) or whose parabola opens downward sits this resample out.
+        let v = vertex_of(&b.runs_nd, &w, b.d_line, spec.min_sizes).ok();
+        vertices.push(v.map(|v| (v.n_opt, v.d_opt)));
+        if let Some(v) = v {
+            points.push((b.budget, v.n_opt, v.d_opt));
+        }
     }
     Some(Resample {
         frontier: frontier_of(&points)?,
@@ -639,10 +644,17 @@ pub fn isoflop(input: &FitInput, spec: &IsoflopSpec) -> Result<IsoflopReport> {
         .map(|(i, _)| i)
         .collect();
     for (k, &i) in kept_index.iter().enumerate() {
-        budgets[i].n_opt_interval =
-            interval(ok.iter().map(|r| r.vertices[k].0).collect(), spec.level);
-        budgets[i].d_opt_interval =
-            interval(ok.iter().map(|r| r.vertices[k].1).collect(), spec.level);
+        let drawn: Vec<(f64, f64)> = ok.iter().filter_map(|r| r.vertices[k]).collect();
+        budgets[i].n_opt_interval = interval(drawn.iter().map(|v| v.0).collect(), spec.level);
+        budgets[i].d_opt_interval = interval(drawn.iter().map(|v| v.1).collect(), spec.level);
+        let out = ok.len() - drawn.len();
+        if out > 0 {
+            notes.push(format!(
+                "budget {:.4e} sat out {out} of {} bootstrap resamples (too few sizes drawn, or no minimum)",
+                budgets[i].budget,
+                ok.len()
+            ));
+        }
     }
     let failed = resamples.iter().filter(|r| r.is_none()).count();
     let arch = {
@@ -668,7 +680,7 @@ pub fn isoflop(input: &FitInput, spec: &IsoflopSpec) -> Result<IsoflopReport> {
         ),
         bootstrap: if spec.bootstrap > 0 {
             format!(
-                "{} resamples of the runs with replacement within each kept budget (seed {}); a resample fails when a budget draws fewer than {} sizes or its parabola opens downward; vertices outside the sizes are kept in resamples; {}% percentile intervals",
+                "{} resamples of the runs with replacement within each kept budget (seed {}); a budget that draws fewer than {} sizes or whose parabola opens downward sits that resample out (counted in the notes), and a resample with fewer than 2 budgets left fails; vertices outside the sizes are kept in resamples; {}% percentile intervals",
                 spec.bootstrap,
                 spec.seed,
                 spec.min_sizes,
