@@ -38,6 +38,7 @@ fn row(run: &str, arch: &str, step: i64, loss: f64, status: &str) -> ResultRow {
         tie: None,
         size: "s".into(),
         lr_scale: 1.0,
+        budget: 1e15,
     }
 }
 
@@ -65,6 +66,27 @@ fn rows_round_trip_through_parquet_and_csv() {
         .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
         .collect();
     assert!(leftovers.is_empty());
+}
+
+/// A table written before the `budget` column existed still loads; its rows have no budget.
+#[test]
+fn a_table_without_the_budget_column_loads_with_nan_budgets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rows = vec![row("a", "dense", 10, 3.5, "succeeded")];
+    rows[0].budget = f64::NAN;
+    for ext in ["parquet", "csv"] {
+        let p = dir.path().join(format!("old.{ext}"));
+        let mut df = table::rows_to_frame(&rows).drop_many(["budget"]);
+        table::write_frame_atomic(&mut df, &p).unwrap();
+        let back = table::read_rows(&p).unwrap();
+        assert_eq!(back.len(), 1);
+        assert!(back[0].budget.is_nan(), "{ext}");
+        assert_eq!(back[0].val_loss, 3.5);
+    }
+    // With the column, NaN (no budget) round-trips too.
+    table::write_rows(&rows, &dir.path().join("new")).unwrap();
+    let back = table::read_rows(&dir.path().join("new.csv")).unwrap();
+    assert!(back[0].budget.is_nan());
 }
 
 #[test]

@@ -88,6 +88,8 @@ fn cell(store: &Path, arch: &str, steps: u64, lr: f64) -> CellSpec {
         },
         config_hash: "test".into(),
         study: Default::default(),
+        budget: None,
+        wsd: None,
     }
 }
 

@@ -14,7 +14,8 @@ use crate::table;
 
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
-    /// The 4,500-start `nd` fit on the Chinchilla data, beside SciPy, and a 1,000-resample bootstrap.
+    /// The 4,500-start `nd` fit on the Chinchilla data, beside SciPy, a 1,000-resample bootstrap,
+    /// and Approach 2 (IsoFLOP parabolas) with 1,000 resamples on 10 budgets x 9 sizes.
     Fit(BenchFitArgs),
     /// Training throughput of dense and Leviathan models (and eager PyTorch when installed).
     Train(Box<bench_train::BenchTrainArgs>),
@@ -104,6 +105,7 @@ fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
         boot_spec.extra_starts,
         laws.iter().filter(|l| l.law().is_none()).count()
     );
+    bench_isoflop(args.bootstrap, args.reps.max(1))?;
     match run_peer(&args.peer, &args.table, args.exclude_top)? {
         PeerResult::Skipped(why) => println!("peer skipped: {why}"),
         PeerResult::Ran { fit_s, line } => {
@@ -115,6 +117,58 @@ fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(())
+}
+
+/// Approach 2 on a synthetic IsoFLOP grid (Epoch's corrected Chinchilla law, 10 budgets from
+/// 1e18 to 1e21 FLOPs, 9 sizes per budget at factors of 2^0.5 around each optimum, D = C / 6N):
+/// the parabolas, the frontier and `resamples` bootstrap resamples, timed end to end.
+fn bench_isoflop(resamples: usize, reps: usize) -> anyhow::Result<()> {
+    use crate::fit::isoflop::{IsoflopSpec, isoflop};
+    use crate::table::{FitInput, Point};
+    let law = fit::Law::nd(1.8172, 482.01, 2085.43, 0.3478, 0.3658);
+    let mut points = Vec::new();
+    for i in 0..10 {
+        let c = 1e18 * 10f64.powf(i as f64 / 3.0);
+        let (centre, _) = law
+            .optimum_on_line((c / 6.0).ln(), -1.0)
+            .expect("the law has a frontier");
+        for k in -4..=4 {
+            let n = centre * 2f64.powf(k as f64 / 2.0);
+            let d = c / (6.0 * n);
+            points.push(Point {
+                budget: Some(c),
+                ..Point::new(format!("{i}/{k}"), "synthetic", n, d, law.predict(n, d))
+            });
+        }
+    }
+    let input = FitInput {
+        budget_column: Some("budget".into()),
+        ..FitInput::new("synthetic IsoFLOP grid", points)
+    };
+    let spec = IsoflopSpec {
+        bootstrap: resamples,
+        ..IsoflopSpec::default()
+    };
+    let mut times = Vec::new();
+    let mut report = None;
+    for _ in 0..reps {
+        let t0 = Instant::now();
+        report = Some(isoflop(&input, &spec)?);
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    let report = report.expect("at least one repetition");
+    let (lo, hi) = times
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |(a, b), t| (a.min(*t), b.max(*t)));
+    println!(
+        "ladder  approach 2: 10 budgets x 9 sizes, {resamples} resamples: {:.4} s (median of {reps}; {lo:.4}-{hi:.4} s), a_opt {} b_opt {} (law: {} {})",
+        median(times),
+        num(report.a_opt.unwrap_or(f64::NAN)),
+        num(report.b_opt.unwrap_or(f64::NAN)),
+        num(0.3658 / (0.3478 + 0.3658)),
+        num(0.3478 / (0.3478 + 0.3658)),
+    );
     Ok(())
 }
 

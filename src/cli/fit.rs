@@ -1,4 +1,5 @@
-//! `ladder fit`: fit a scaling law to a loss table, with bootstrap intervals and a manifest.
+//! `ladder fit`: fit a scaling law to a loss table (Chinchilla Approach 3), or IsoFLOP
+//! parabolas per budget (Approach 2, `--approach 2`), with bootstrap intervals and a manifest.
 
 use std::path::PathBuf;
 
@@ -6,6 +7,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::output::{TextTable, num, opt, print_json};
+use crate::fit::isoflop::{self, IsoflopReport, IsoflopSpec};
 use crate::fit::{self, FitReport, FitSpec, LawKind, vpnls::VpnlsFit};
 use crate::table::{self, FitInput, ParamCount};
 
@@ -86,6 +88,17 @@ pub struct FitArgs {
     /// Also run the VPNLS cross-check (grid over exponents, NNLS for E, A, B).
     #[arg(long)]
     pub vpnls: bool,
+    /// Chinchilla approach: 3 fits L(N, D) to every run; 2 fits a parabola in ln N per FLOP
+    /// budget (IsoFLOP profiles) and a power law over their vertices (`--law` is not used).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(2..=3))]
+    pub approach: u8,
+    /// Approach 2 on a table without a `budget` or `compute` column: width, in decades, of
+    /// the buckets of C = 6ND that stand for budgets.
+    #[arg(long, value_name = "DECADES", default_value_t = 0.1)]
+    pub bucket_decades: f64,
+    /// Approach 2: leave out the Approach 3 and VPNLS frontiers shown beside it.
+    #[arg(long)]
+    pub no_compare: bool,
 }
 
 #[derive(Serialize)]
@@ -97,6 +110,9 @@ struct FitWithCheck {
 }
 
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
+    if args.approach == 2 {
+        return run_isoflop(args);
+    }
     let spec = args.common.spec()?;
     let input = args.common.points()?;
     let groups = match &args.arch {
@@ -209,4 +225,172 @@ fn render_vpnls(v: &VpnlsFit) -> String {
         v.rss,
         v.grid
     )
+}
+
+fn run_isoflop(args: FitArgs) -> anyhow::Result<()> {
+    let common = &args.common;
+    common.spec()?;
+    if !(args.bucket_decades > 0.0 && args.bucket_decades.is_finite()) {
+        anyhow::bail!(
+            "--bucket-decades must be a positive number, got {}",
+            args.bucket_decades
+        );
+    }
+    let spec = IsoflopSpec {
+        bootstrap: common.bootstrap,
+        seed: common.seed,
+        level: common.level,
+        bucket_decades: args.bucket_decades,
+        ..IsoflopSpec::default()
+    };
+    let input = common.points().map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("missing columns") {
+            anyhow::anyhow!(
+                "{msg}; Approach 2 needs N and D per run, grouped by a `budget` or `compute` column or else by buckets of 6ND"
+            )
+        } else {
+            e.into()
+        }
+    })?;
+    let groups = match &args.arch {
+        Some(a) => vec![a.clone()],
+        None => input.groups().iter().map(|g| g.to_string()).collect(),
+    };
+    let mut reports = Vec::new();
+    for group in &groups {
+        let one = common.group(&input, group)?;
+        let mut report = isoflop::isoflop(&one, &spec)?;
+        if !args.no_compare && report.frontier.is_some() {
+            isoflop::compare(&mut report, &one)?;
+        }
+        reports.push(report);
+    }
+    if common.json {
+        if reports.len() == 1 {
+            print_json(&reports[0])
+        } else {
+            print_json(&serde_json::json!({ "fits": reports }))
+        }
+    } else {
+        for r in &reports {
+            print!("{}", render_isoflop(r));
+        }
+        Ok(())
+    }
+}
+
+/// The human form of an Approach 2 fit.
+pub fn render_isoflop(r: &IsoflopReport) -> String {
+    let mut out = format!(
+        "arch {}: Approach 2 (IsoFLOP parabolas in ln N)   budgets from {}\n",
+        r.arch, r.manifest.budget_source
+    );
+    let mut t = TextTable::new(&[
+        "budget C",
+        "runs",
+        "sizes",
+        "N range",
+        "N_opt",
+        "N_opt interval",
+        "D_opt",
+        "loss",
+        "position",
+        "local N_opt",
+        "status",
+    ]);
+    for b in &r.budgets {
+        let v = b.vertex;
+        let local = b
+            .local
+            .as_ref()
+            .and_then(|l| l.vertex.filter(|_| l.kept))
+            .map(|v| num(v.n_opt))
+            .unwrap_or_else(|| "-".into());
+        t.row(vec![
+            num(b.budget),
+            b.runs.to_string(),
+            b.sizes.to_string(),
+            format!("{}-{}", num(b.n_min), num(b.n_max)),
+            opt(v.map(|v| v.n_opt)),
+            b.n_opt_interval
+                .map(|i| format!("[{}, {}]", num(i.lo), num(i.hi)))
+                .unwrap_or_default(),
+            opt(v.map(|v| v.d_opt)),
+            opt(v.map(|v| v.loss_opt)),
+            v.map(|v| format!("{:.0}%", v.position * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            local,
+            if !b.kept {
+                "left out".into()
+            } else if b.edge_flag {
+                "kept, FLAGGED (edge)".into()
+            } else {
+                "kept".into()
+            },
+        ]);
+    }
+    out += &t.render();
+    let iv = |name: &str| {
+        r.intervals
+            .get(name)
+            .map(|i| format!("  [{}, {}]", num(i.lo), num(i.hi)))
+            .unwrap_or_default()
+    };
+    match &r.frontier {
+        Some(f) => {
+            out += &format!(
+                "frontier over {} budgets: N_opt = {} C^{}{}   D_opt = {} C^{}{}\n",
+                f.budgets,
+                num(f.n_opt.coef),
+                num(f.n_opt.exponent),
+                iv("a_opt"),
+                num(f.d_opt.coef),
+                num(f.d_opt.exponent),
+                iv("b_opt"),
+            );
+        }
+        None => out += "frontier: none\n",
+    }
+    if let Some(f) = &r.local_frontier {
+        out += &format!(
+            "local refit ({} budgets, sizes within {} of each vertex): a_opt {}  b_opt {}\n",
+            f.budgets,
+            "half a decade",
+            num(f.n_opt.exponent),
+            num(f.d_opt.exponent)
+        );
+    }
+    for c in &r.compared {
+        out += &format!(
+            "{}: a_opt {} (Approach 2 - this: {})  b_opt {} ({})\n",
+            c.method,
+            opt(c.a_opt),
+            opt(c.delta_a_opt),
+            opt(c.b_opt),
+            opt(c.delta_b_opt),
+        );
+        if !c.budgets.is_empty() {
+            let ratios: Vec<String> = c
+                .budgets
+                .iter()
+                .map(|b| format!("{}: {:.3}", num(b.budget), b.n_ratio))
+                .collect();
+            out += &format!(
+                "    N_opt(A2) / N_opt(this) per budget: {}\n",
+                ratios.join(", ")
+            );
+        }
+    }
+    if let Some(b) = &r.bootstrap {
+        out += &format!(
+            "bootstrap: {} resamples within budgets ({} failed), seed {}\n",
+            b.resamples, b.failed, b.seed
+        );
+    }
+    for n in &r.notes {
+        out += &format!("note: {n}\n");
+    }
+    out.push('\n');
+    out
 }

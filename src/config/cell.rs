@@ -37,6 +37,13 @@ pub struct CellSpec {
     /// read by the trainer). Absent in cell files written before they existed.
     #[serde(default)]
     pub study: StudyKeys,
+    /// Nominal training-FLOP budget of an IsoFLOP cell (the results table's `budget`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
+    /// A warmup-stable-decay stable prefix or one of its cooldown branches (see [`Wsd`]);
+    /// absent for an ordinary run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wsd: Option<Wsd>,
 }
 
 /// A cell's place in its study: the grid size it was planned for (cells of one size are
@@ -71,6 +78,37 @@ impl Default for StudyKeys {
             tokens_per_param: None,
         }
     }
+}
+
+/// Cooldown branches (Hägele et al. 2024, "Scaling Laws and Compute-Optimal Training Beyond
+/// Fixed Training Durations", arXiv 2405.18392): one run at constant learning rate (the
+/// stable prefix) keeps checkpoints at token counts S_i; each branch starts from one of them
+/// and decays linearly to `train.final_lr_frac` of the peak by its own `train.tokens` D_i,
+/// with S_i = [`TrainSpec::branch_start`] (D_i (1 - decay_frac), whole batches).
+///
+/// A prefix's identity is everything in its cell except `run_id`, `config_hash`,
+/// `train.tokens` (how far it has been asked to train), `keep` (where it keeps checkpoints)
+/// and the branches' `final_lr_frac`, `decay_frac` and `checkpoint_every`
+/// ([`CellSpec::prefix_identity`]): rerunning it with a larger `train.tokens` or more `keep`
+/// points continues from what it has.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "role", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Wsd {
+    /// Warmup over `train.warmup_tokens` (a fixed count: it must not depend on any D_i), then
+    /// the peak learning rate up to `train.tokens`, keeping a checkpoint at each `keep` count.
+    Prefix {
+        /// Token counts (multiples of `train.batch_tokens`, at most `train.tokens`) at which a
+        /// checkpoint is kept for branches to start from.
+        keep: Vec<u64>,
+    },
+    /// Starts from the prefix's checkpoint at `start_tokens` (model, optimiser state and data
+    /// position), decays linearly to the floor by `train.tokens`, and evaluates.
+    Branch {
+        /// The prefix's run directory (absolute, or relative to this cell file).
+        prefix: PathBuf,
+        /// Where the cooldown starts: the prefix's `keep` point this branch uses.
+        start_tokens: u64,
+    },
 }
 
 fn default_device() -> String {
@@ -163,6 +201,16 @@ fn default_decay_frac() -> f64 {
     0.2
 }
 
+impl TrainSpec {
+    /// Where the cooldown of a branch ending at `tokens` starts: D (1 - decay_frac), rounded
+    /// down to whole batches (Hägele et al. 2024 decay over the last fraction of the run).
+    /// The prefix's `keep` points and each branch's `start_tokens` come from this one rule.
+    pub fn branch_start(&self, tokens: u64) -> u64 {
+        let s = (tokens as f64 * (1.0 - self.decay_frac)).floor() as u64;
+        s / self.batch_tokens * self.batch_tokens
+    }
+}
+
 /// Evaluation on the fixed held-out set.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -251,6 +299,9 @@ impl CellSpec {
                 t.lr
             ));
         }
+        if let Some(w) = &self.wsd {
+            self.validate_wsd(w)?;
+        }
         if self.eval.tokens < self.model.seq_len as u64 {
             return Err(format!(
                 "key `eval.tokens`: at least one window of {} tokens is needed",
@@ -258,6 +309,66 @@ impl CellSpec {
             ));
         }
         Ok(())
+    }
+
+    fn validate_wsd(&self, w: &Wsd) -> std::result::Result<(), String> {
+        let t = &self.train;
+        if t.schedule != "wsd" {
+            return Err(format!(
+                "key `wsd`: a stable prefix or branch needs `train.schedule = \"wsd\"`, got `{}`",
+                t.schedule
+            ));
+        }
+        match w {
+            Wsd::Prefix { keep } => {
+                if let Some(k) = keep
+                    .iter()
+                    .find(|k| **k == 0 || !k.is_multiple_of(t.batch_tokens) || **k > t.tokens)
+                {
+                    return Err(format!(
+                        "key `wsd.keep`: {k} is not a positive multiple of train.batch_tokens ({}) up to train.tokens ({})",
+                        t.batch_tokens, t.tokens
+                    ));
+                }
+            }
+            Wsd::Branch { start_tokens, .. } => {
+                let s = *start_tokens;
+                if s == 0 || !s.is_multiple_of(t.batch_tokens) || s >= t.tokens {
+                    return Err(format!(
+                        "key `wsd.start_tokens`: {s} is not a positive multiple of train.batch_tokens ({}) below train.tokens ({})",
+                        t.batch_tokens, t.tokens
+                    ));
+                }
+                if s < t.warmup_tokens {
+                    return Err(format!(
+                        "key `wsd.start_tokens`: the cooldown would start at {s} tokens, inside the warmup ({} tokens)",
+                        t.warmup_tokens
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The cell with every field that does not define a stable prefix's training trajectory
+    /// cleared: run id, config hash, its length, its keep points, the budget, and the
+    /// cooldown-only settings. Two prefix cells with equal identities train the same steps,
+    /// so the longer one serves both.
+    pub fn prefix_identity(&self) -> CellSpec {
+        let mut c = self.clone();
+        c.run_id.clear();
+        c.config_hash.clear();
+        c.budget = None;
+        c.train.tokens = 0;
+        c.train.final_lr_frac = 0.0;
+        c.train.decay_frac = 0.0;
+        c.train.checkpoint_every = 0;
+        c.eval = EvalSpec {
+            every_tokens: 0,
+            tokens: 0,
+        };
+        c.wsd = None;
+        c
     }
 
     /// Sequences per optimiser step.

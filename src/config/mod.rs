@@ -7,7 +7,7 @@ pub mod plan;
 pub mod recipe;
 pub mod spec;
 
-pub use cell::{CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, StudyKeys, TrainSpec};
+pub use cell::{CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, StudyKeys, TrainSpec, Wsd};
 pub use plan::Plan;
 pub use recipe::{HyperFrom, Recipe};
 pub use spec::ExperimentSpec;

@@ -123,6 +123,20 @@ impl Law {
         Some((beta / s, self.alpha / s))
     }
 
+    /// The loss-minimising (N, D) on the line ln D = p + q ln N (q < 0), e.g. one IsoFLOP
+    /// budget's cells. Setting dL/d(ln N) = 0 along the line gives
+    /// ln N* = (ln(-q beta B / (alpha A)) - beta p) / (beta q - alpha); with q = -1 and
+    /// p = ln(C/6) this is Hoffmann et al.'s eq. 4. `None` for the `n` form or q >= 0.
+    pub fn optimum_on_line(&self, p: f64, q: f64) -> Option<(f64, f64)> {
+        let (b, beta) = (self.b?, self.beta?);
+        if q >= 0.0 || self.alpha <= 0.0 || beta <= 0.0 || b <= 0.0 || self.a <= 0.0 {
+            return None;
+        }
+        let x = ((-q * beta * b / (self.alpha * self.a)).ln() - beta * p) / (beta * q - self.alpha);
+        let (n, d) = (x.exp(), (p + q * x).exp());
+        (n.is_finite() && d.is_finite()).then_some((n, d))
+    }
+
     /// Compute-optimal tokens per parameter for a model of `n` parameters on the efficient
     /// frontier: N_opt = G (C/6)^a, D_opt = G^-1 (C/6)^b, G = (alpha A / (beta B))^(1/(alpha+beta)).
     pub fn optimal_tokens_per_param(&self, n: f64) -> Option<f64> {
@@ -149,6 +163,21 @@ mod tests {
         assert!((back / n - 1.0).abs() < 1e-9, "{back} vs {n}");
         assert!(law.invert_n(law.floor_at(d), d).is_none());
         assert!(law.invert_n(law.floor_at(d) - 0.01, d).is_none());
+    }
+
+    #[test]
+    fn the_optimum_on_an_isoflop_line_is_the_closed_form_frontier() {
+        let law = Law::nd(1.8172, 482.01, 2085.43, 0.3478, 0.3658);
+        let c: f64 = 1e21;
+        let (n, d) = law.optimum_on_line((c / 6.0).ln(), -1.0).unwrap();
+        assert!((6.0 * n * d / c - 1.0).abs() < 1e-9);
+        let g = (law.alpha * law.a / (0.3658 * 2085.43)).powf(1.0 / (law.alpha + 0.3658));
+        let (a, _) = law.optimal_exponents().unwrap();
+        assert!((n / (g * (c / 6.0).powf(a)) - 1.0).abs() < 1e-9);
+        // And it is a minimum along the line.
+        let at = |x: f64| law.predict(x, c / 6.0 / x);
+        assert!(at(n) < at(n * 1.01) && at(n) < at(n / 1.01));
+        assert!(Law::n(1.0, 1.0, 0.3).optimum_on_line(1.0, -1.0).is_none());
     }
 
     #[test]

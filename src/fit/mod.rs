@@ -1,9 +1,11 @@
 //! Scaling-law fitting: laws as value types, the summed-Huber objective, multi-start L-BFGS,
-//! the VPNLS cross-check, the bootstrap, and the effective-parameter multiplier. Every output
-//! carries a fit manifest (Li et al. 2025: a fit is not reproducible without one).
+//! the VPNLS cross-check, the bootstrap, the effective-parameter multiplier, and Approach 2
+//! (IsoFLOP parabolas, `isoflop`). Every output carries a fit manifest (Li et al. 2025: a fit
+//! is not reproducible without one).
 
 pub mod bootstrap;
 pub mod compare;
+pub mod isoflop;
 pub mod law;
 pub mod multiplier;
 pub mod objective;

@@ -571,6 +571,8 @@ pub fn cell_spec(
             lr_scale: cell.lr_scale,
             tokens_per_param: t.tokens.is_none().then_some(cell.tokens_per_param),
         },
+        budget: None,
+        wsd: None,
     };
     spec.validate().map_err(|e| {
         Error::Graph(format!(

@@ -2,7 +2,10 @@
 //! [`Chart`] (points, lines, bands, error bars, markers for unbounded values, log axes by
 //! transforming data to log10 and labelling ticks in real units) serves every figure; the
 //! report module decides what goes on each. Text uses the DejaVu Sans font shipped in
-//! `assets/fonts` (ab_glyph needs a font file; the system's is not assumed).
+//! `assets/fonts` (ab_glyph needs a font file; the system's is not assumed). The IsoFLOP and
+//! frontier figures of Approach 2 are built in `isoflop`.
+
+pub mod isoflop;
 
 use std::path::{Path, PathBuf};
 use std::sync::Once;
@@ -51,6 +54,12 @@ pub enum Layer {
         color: usize,
         points: Vec<(f64, f64, f64, f64)>,
     },
+    /// Cross markers (x), e.g. parabola vertices.
+    Crosses {
+        label: String,
+        color: usize,
+        points: Vec<(f64, f64)>,
+    },
     /// Upward triangles at the top of the plot at these x, for values with no finite bound.
     Unbounded {
         label: String,
@@ -72,6 +81,8 @@ pub struct Chart {
     pub hline: Option<(f64, String)>,
     /// Category names for integer x positions 0, 1, 2, ... (replaces numeric tick labels).
     pub x_categories: Option<Vec<String>>,
+    /// Where the legend goes (upper right unless the data live there).
+    pub legend: SeriesLabelPosition,
 }
 
 const PALETTE: [RGBColor; 6] = [
@@ -98,6 +109,7 @@ impl Chart {
             layers: Vec::new(),
             hline: None,
             x_categories: None,
+            legend: SeriesLabelPosition::UpperRight,
         }
     }
 
@@ -114,7 +126,9 @@ impl Chart {
         let mut ys = Vec::new();
         for layer in &self.layers {
             match layer {
-                Layer::Points { points, .. } | Layer::Line { points, .. } => {
+                Layer::Points { points, .. }
+                | Layer::Line { points, .. }
+                | Layer::Crosses { points, .. } => {
                     for &(x, y) in points {
                         xs.push(self.tx(x));
                         ys.push(self.ty(y));
@@ -292,6 +306,26 @@ impl Chart {
                             .legend(move |(x, y)| Circle::new((x + 9, y), 4, col.filled()));
                     }
                 }
+                Layer::Crosses {
+                    label,
+                    color: c,
+                    points,
+                } => {
+                    let col = color(*c);
+                    let s = chart
+                        .draw_series(
+                            points
+                                .iter()
+                                .map(|&(x, y)| (self.tx(x), self.ty(y)))
+                                .filter(|p| p.0.is_finite() && p.1.is_finite())
+                                .map(|p| Cross::new(p, 7, col.stroke_width(3))),
+                        )
+                        .map_err(|e| err(e.to_string()))?;
+                    if !label.is_empty() {
+                        s.label(label.as_str())
+                            .legend(move |(x, y)| Cross::new((x + 9, y), 6, col.stroke_width(3)));
+                    }
+                }
                 Layer::ErrorBars { color: c, points } => {
                     let col = color(*c);
                     chart
@@ -333,7 +367,7 @@ impl Chart {
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.3))
             .label_font(("sans-serif", 14))
-            .position(SeriesLabelPosition::UpperRight)
+            .position(self.legend.clone())
             .draw()
             .map_err(|e| err(e.to_string()))?;
         root.present().map_err(|e| err(e.to_string()))
@@ -442,7 +476,8 @@ fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     (bold, at(&all))
 }
 
-/// Short human numbers for tick labels: 1.2M, 350k, 0.25, 3.1e-5.
+/// Short human numbers for tick labels: 1.2M, 350k, 0.25, 3.1e-5; 1e18 past the trillions
+/// (FLOP budgets).
 pub fn human(v: f64) -> String {
     let a = v.abs();
     let trim = |s: String| {
@@ -452,7 +487,11 @@ pub fn human(v: f64) -> String {
             s
         }
     };
-    if a >= 1e12 {
+    if a >= 1e15 {
+        let s = format!("{v:.2e}");
+        let (m, e) = s.split_once('e').unwrap_or((&s, "0"));
+        trim(m.to_string()) + "e" + e
+    } else if a >= 1e12 {
         trim(format!("{:.2}", v / 1e12)) + "T"
     } else if a >= 1e9 {
         trim(format!("{:.2}", v / 1e9)) + "B"
@@ -498,6 +537,8 @@ mod tests {
         assert_eq!(human(2.0e9), "2B");
         assert_eq!(human(0.25), "0.25");
         assert_eq!(human(3.0), "3");
+        assert_eq!(human(1e18), "1e18");
+        assert_eq!(human(3.16e21), "3.16e21");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::spec::AnalysisSpec;
+use crate::fit::isoflop::{self, IsoflopReport, IsoflopSpec};
 use crate::fit::select::{best_lr_mask, std_dev};
 use crate::fit::{self, At, Comparison, FitReport, FitSpec, LawKind, LrSweep};
 use crate::table::{Excluded, FitInput, Group, ParamCount, Point, ResultRow};
@@ -39,6 +40,8 @@ pub struct CellSummary {
     pub wall_s: f64,
     /// At its group's chosen learning rate for its size (always, without a sweep).
     pub chosen: bool,
+    /// Nominal FLOP budget of an IsoFLOP cell; NaN when none.
+    pub budget: f64,
 }
 
 impl CellSummary {
@@ -187,6 +190,8 @@ pub struct Analysis {
     /// Fits that could not be made, and why (the report says so instead of failing).
     pub fit_errors: Vec<String>,
     pub wall_s_total: f64,
+    /// Approach 2 per group (keyed as the fits are), when the table has budgets.
+    pub isoflop: Vec<(String, IsoflopReport)>,
 }
 
 fn final_rows(rows: &[ResultRow]) -> Vec<&ResultRow> {
@@ -215,6 +220,7 @@ fn point_of(c: &CellSummary, params: ParamCount) -> Point {
         seed: c.seed,
         lr_scale: c.lr_scale,
         n_nonembed: Some(c.n_nonembed as f64),
+        budget: c.budget.is_finite().then_some(c.budget),
         ..Point::new(&c.run_id, &c.arch, c.n(params), c.tokens as f64, c.val_loss)
     }
 }
@@ -223,6 +229,10 @@ fn input_of(points: Vec<Point>, source: &str, params: ParamCount) -> FitInput {
     FitInput {
         convention: "results table",
         params,
+        budget_column: points
+            .iter()
+            .any(|p| p.budget.is_some())
+            .then(|| "budget".to_string()),
         ..FitInput::new(source, points)
     }
 }
@@ -312,6 +322,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             tokens_per_s: r.tokens_per_s,
             wall_s: r.wall_s,
             chosen: false,
+            budget: r.budget,
         })
         .collect();
     cells.sort_by(|a, b| {
@@ -393,6 +404,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         }
     }
 
+    let isoflop = approach2(&fits, spec, law, &mut fit_errors);
     let references: Vec<&GroupFit> = fits
         .iter()
         .filter(|f| f.group.arch == spec.reference)
@@ -595,7 +607,43 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         throughput,
         fit_errors,
         wall_s_total,
+        isoflop,
     })
+}
+
+/// Approach 2 for each fitted group with budgets, with Approach 3 and VPNLS beside it (the
+/// group's own `nd` fit is reused when the report fits `nd`).
+fn approach2(
+    fits: &[GroupFit],
+    spec: &AnalysisSpec,
+    law: LawKind,
+    fit_errors: &mut Vec<String>,
+) -> Vec<(String, IsoflopReport)> {
+    let iso_spec = IsoflopSpec {
+        bootstrap: spec.bootstrap,
+        seed: spec.seed,
+        level: spec.level,
+        ..IsoflopSpec::default()
+    };
+    let mut out = Vec::new();
+    for g in fits.iter().filter(|g| g.input.budget_column.is_some()) {
+        let run = || -> Result<IsoflopReport> {
+            let mut r = isoflop::isoflop(&g.input, &iso_spec)?;
+            if r.frontier.is_some() {
+                if law == LawKind::Nd {
+                    isoflop::compare_with(&mut r, &g.input, g.fit.params);
+                } else {
+                    isoflop::compare(&mut r, &g.input)?;
+                }
+            }
+            Ok(r)
+        };
+        match run() {
+            Ok(r) => out.push((g.key.clone(), r)),
+            Err(e) => fit_errors.push(format!("{}: Approach 2: {e}", g.key)),
+        }
+    }
+    out
 }
 
 impl Analysis {
@@ -610,7 +658,7 @@ impl Analysis {
 
     /// fits.json: every group's fit report (with manifest), the comparisons, the sweeps.
     pub fn fits_json(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "law": self.law.name(),
             "params": self.params.name(),
             "headline": self.headline.name(),
@@ -621,7 +669,17 @@ impl Analysis {
             "rollout": self.rollouts,
             "left_out": self.left_out,
             "fit_errors": self.fit_errors,
-        })
+        });
+        // Only tables with budgets gain the key, so other reports stay as they were.
+        if !self.isoflop.is_empty() {
+            v["isoflop"] = serde_json::json!(
+                self.isoflop
+                    .iter()
+                    .map(|(k, r)| serde_json::json!({"group": k, "fit": r}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        v
     }
 
     /// multipliers.csv: one row per comparison, loss (fitted or measured) and variant size.

@@ -10,7 +10,7 @@ use super::spec::AnalysisSpec;
 use crate::Result;
 use crate::fit::bootstrap::interval;
 use crate::fit::{At, LawKind};
-use crate::plot::{Chart, Layer};
+use crate::plot::{Chart, Layer, isoflop};
 
 /// A group's colour: its position among the fitted groups (baselines first), or after them.
 fn color_of(a: &Analysis, group: &str) -> usize {
@@ -389,11 +389,31 @@ pub fn draw_all(a: &Analysis, spec: &AnalysisSpec, dir: &Path) -> Result<Vec<Pat
     if spec.wants("lr_sensitivity") {
         charts.push(("lr_sensitivity", lr_sensitivity(a)));
     }
+    let mut named: Vec<(String, Option<Chart>)> = charts
+        .into_iter()
+        .map(|(n, c)| (n.to_string(), c))
+        .collect();
+    for (key, r) in &a.isoflop {
+        if spec.wants("isoflop") {
+            named.push((
+                figure_name("isoflop", key),
+                isoflop::isoflop_profiles(r, key),
+            ));
+        }
+        if spec.wants("frontier") {
+            named.push((figure_name("frontier", key), isoflop::frontier(r, key)));
+        }
+    }
     let mut files = Vec::new();
-    for (name, chart) in charts {
+    for (name, chart) in named {
         if let Some(chart) = chart {
-            files.extend(chart.save(&dir.join(name))?);
+            files.extend(chart.save(&dir.join(&name))?);
         }
     }
     Ok(files)
+}
+
+/// The file stem of a per-group figure: `isoflop_dense`, `frontier_leviathan-iso_body`.
+pub fn figure_name(kind: &str, group: &str) -> String {
+    format!("{kind}_{}", group.replace('/', "-"))
 }

@@ -6,7 +6,9 @@ use std::fmt::Write;
 
 use super::Setup;
 use super::analysis::{Analysis, ComparisonSummary, GroupFit};
+use super::figures::figure_name;
 use super::spec::AnalysisSpec;
+use crate::fit::isoflop::IsoflopReport;
 use crate::fit::{At, LawKind, MultiplierRow};
 use crate::plot::human;
 
@@ -446,6 +448,14 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
         let _ = writeln!(out, "- Not fitted: {e}");
     }
 
+    if !a.isoflop.is_empty() {
+        out.push_str("\n## Compute-optimal frontier (Approach 2)\n\n");
+        out.push_str("IsoFLOP profiles (Hoffmann et al. 2022, Approach 2): per budget C, a least-squares parabola of loss in ln N; its vertex is N_opt, and D_opt is read off the budget's own D(N) line. Then N_opt = G C^a_opt and D_opt = G' C^b_opt over the kept budgets. Vertices in the outer fifth of their budget's log-N span are flagged (Czech et al. 2026 show parabola vertices are biased when the sizes are wide, off-centre, or the surface is asymmetric), and each budget is refitted on its sizes within half a decade of its vertex.\n\n");
+        for (key, r) in &a.isoflop {
+            isoflop_section(&mut out, key, r, figures);
+        }
+    }
+
     out.push_str("\n## Effective-parameter multipliers\n\n");
     let _ = writeln!(
         out,
@@ -800,4 +810,153 @@ fn paper_table(a: &Analysis) -> String {
         "baseline tokens/s over variant tokens/s, minus 1".into(),
     ]);
     s
+}
+
+fn isoflop_section(out: &mut String, key: &str, r: &IsoflopReport, figures: &[String]) {
+    let iv = |i: Option<crate::fit::Interval>| {
+        i.map(|i| format!("[{}, {}]", human(i.lo), human(i.hi)))
+            .unwrap_or_else(|| "-".into())
+    };
+    let _ = writeln!(out, "### {key}\n");
+    let _ = writeln!(out, "Budgets from {}.\n", r.manifest.budget_source);
+    out.push_str(&header(&[
+        "budget C",
+        "runs",
+        "sizes",
+        "N range",
+        "N_opt",
+        "interval",
+        "D_opt",
+        "loss at vertex",
+        "vertex in log-N span",
+        "local N_opt",
+        "status",
+    ]));
+    for b in &r.budgets {
+        let v = b.vertex;
+        let local = b
+            .local
+            .as_ref()
+            .and_then(|l| l.vertex.filter(|_| l.kept))
+            .map(|v| human(v.n_opt))
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&row(&[
+            format!("{:.3e}", b.budget),
+            b.runs.to_string(),
+            b.sizes.to_string(),
+            format!("{}-{}", human(b.n_min), human(b.n_max)),
+            v.map(|v| human(v.n_opt)).unwrap_or_else(|| "-".into()),
+            iv(b.n_opt_interval),
+            v.map(|v| human(v.d_opt)).unwrap_or_else(|| "-".into()),
+            v.map(|v| f(v.loss_opt)).unwrap_or_else(|| "-".into()),
+            v.map(|v| format!("{:.0}%", v.position * 100.0))
+                .unwrap_or_else(|| "-".into()),
+            local,
+            match (&b.reason, b.edge_flag) {
+                (Some(why), _) => format!("left out: {why}"),
+                (None, true) => "kept; **flagged**: vertex in the outer fifth".into(),
+                (None, false) => "kept".into(),
+            },
+        ]));
+    }
+    let named = |name: &str| {
+        r.intervals
+            .get(name)
+            .map(|i| format!(" [{}, {}]", f(i.lo), f(i.hi)))
+            .unwrap_or_default()
+    };
+    out.push('\n');
+    match &r.frontier {
+        Some(fr) => {
+            let _ = writeln!(
+                out,
+                "Frontier over {} budgets: N_opt = {} C^a_opt, **a_opt = {}**{}; D_opt = {} C^b_opt, **b_opt = {}**{}.{}\n",
+                fr.budgets,
+                f(fr.n_opt.coef),
+                f(fr.n_opt.exponent),
+                named("a_opt"),
+                f(fr.d_opt.coef),
+                f(fr.d_opt.exponent),
+                named("b_opt"),
+                r.bootstrap
+                    .as_ref()
+                    .map(|b| format!(
+                        " Intervals: {}% percentile bootstrap, {} resamples of the runs within each budget ({} failed).",
+                        b.level * 100.0,
+                        b.resamples,
+                        b.failed
+                    ))
+                    .unwrap_or_default()
+            );
+        }
+        None => out.push_str("No frontier: fewer than two budgets could be kept.\n\n"),
+    }
+    if let Some(l) = &r.local_frontier {
+        let _ = writeln!(
+            out,
+            "Local refit (sizes within half a decade of each vertex, {} budgets): a_opt = {}, b_opt = {}.\n",
+            l.budgets,
+            f(l.n_opt.exponent),
+            f(l.d_opt.exponent)
+        );
+    }
+    if !r.compared.is_empty() {
+        out.push_str(&header(&[
+            "method",
+            "a_opt",
+            "b_opt",
+            "Approach 2 minus it: a_opt",
+            "b_opt",
+            "N_opt(Approach 2) / N_opt(it), per budget",
+        ]));
+        for c in &r.compared {
+            let o = |x: Option<f64>| x.map(f).unwrap_or_else(|| "-".into());
+            let signed =
+                |x: Option<f64>| x.map(|v| format!("{v:+.4}")).unwrap_or_else(|| "-".into());
+            let (lo, hi) = c
+                .budgets
+                .iter()
+                .fold((f64::INFINITY, 0.0f64), |(lo, hi), b| {
+                    (lo.min(b.n_ratio), hi.max(b.n_ratio))
+                });
+            out.push_str(&row(&[
+                c.method.clone(),
+                o(c.a_opt),
+                o(c.b_opt),
+                signed(c.delta_a_opt),
+                signed(c.delta_b_opt),
+                if c.budgets.is_empty() {
+                    "-".into()
+                } else {
+                    format!("{lo:.3}-{hi:.3}")
+                },
+            ]));
+        }
+        out.push_str("\nThe laws' a_opt and b_opt are their closed forms under C = 6ND (beta / (alpha + beta), alpha / (alpha + beta)); their per-budget optima lie on each budget's own D(N) line, the convention of the vertices.\n\n");
+    }
+    for n in &r.notes {
+        let _ = writeln!(out, "- {n}");
+    }
+    if !r.notes.is_empty() {
+        out.push('\n');
+    }
+    for (kind, caption) in [
+        (
+            "isoflop",
+            "validation loss vs total parameters N, one colour per budget C, each kept budget's parabola in ln N over its sizes, vertices as crosses (red: flagged)",
+        ),
+        (
+            "frontier",
+            "N_opt (solid) and D_opt (dashed) vs C: Approach 2's vertices and power law, its local refit, and Approach 3's and VPNLS's optima on the same budgets",
+        ),
+    ] {
+        let name = format!("{}.png", figure_name(kind, key));
+        if figures.contains(&name) {
+            let _ = writeln!(
+                out,
+                "Figure `{name}`: {caption}; C from {}.\n",
+                r.manifest.budget_source
+            );
+        }
+    }
 }

@@ -17,6 +17,8 @@ pub const FIGURES: &[&str] = &[
     "buckets",
     "residuals",
     "lr_sensitivity",
+    "isoflop",
+    "frontier",
 ];
 
 /// The analysis of one experiment.

@@ -36,10 +36,17 @@ fn format_of(path: &Path) -> Result<Format> {
 pub fn read_frame(path: &Path) -> Result<DataFrame> {
     let format = format_of(path)?;
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    // FLOP counts written as integers pass i64's range (9.2e18) within a column, which CSV
+    // inference would type from its first rows and then fail on: read them as floats.
+    let flop_columns: Schema = ["budget", "compute", "flops", "Training FLOP"]
+        .into_iter()
+        .map(|name| Field::new(name.into(), DataType::Float64))
+        .collect();
     let df = match format {
         Format::Csv => CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(Some(100_000))
+            .with_schema_overwrite(Some(std::sync::Arc::new(flop_columns)))
             .into_reader_with_file_handle(file)
             .finish(),
         Format::Parquet => ParquetReader::new(file).finish(),
@@ -221,9 +228,11 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
         }
     };
     // Floats may be empty (a diverged run has no loss): they read as NaN, never as a number.
+    // An optional column the table lacks reads as its default, NaN.
     let f = |name: &str, row: usize| -> f64 {
-        match &columns[name] {
-            Values::Float(v) => v[row].unwrap_or(f64::NAN),
+        match columns.get(name) {
+            Some(Values::Float(v)) => v[row].unwrap_or(f64::NAN),
+            None => f64::NAN,
             _ => unreachable!("typed by COLUMNS"),
         }
     };
@@ -276,6 +285,7 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
                 git_commit: s("git_commit", r).unwrap_or_default(),
                 config_hash: s("config_hash", r)?,
                 created_at: s("created_at", r).unwrap_or_default(),
+                budget: f("budget", r),
             })
         })
         .collect()

@@ -5,7 +5,8 @@
 //! `status`, only succeeded rows are fitted; where it has `run_id` and `step`, only each
 //! run's final checkpoint. Every row left out is recorded with its reason. Each point carries
 //! its group (arch, mode, tie), its bootstrap unit (grid size), seed and learning-rate scale
-//! where the table has them.
+//! where the table has them. A `budget` (or `compute`) column, the nominal FLOP budget of IsoFLOP cells, is carried for Approach 2;
+//! empty or NaN cells mean "no budget".
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -36,6 +37,9 @@ pub struct Point {
     /// Non-embedding parameters, where the table has them.
     #[serde(skip)]
     pub n_nonembed: Option<f64>,
+    /// Nominal FLOP budget the run was planned for (IsoFLOP grids), where the table says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<f64>,
 }
 
 impl Point {
@@ -51,6 +55,7 @@ impl Point {
             seed: 0,
             lr_scale: 1.0,
             n_nonembed: None,
+            budget: None,
         }
     }
 }
@@ -115,6 +120,10 @@ pub struct FitInput {
     pub excluded: Vec<Excluded>,
     /// Rows that were earlier checkpoints of a run whose final checkpoint is fitted.
     pub earlier_checkpoints: usize,
+    /// The column the points' budgets came from (`budget` or `compute`); `None` when the
+    /// table has neither or it holds no finite value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_column: Option<String>,
 }
 
 impl FitInput {
@@ -127,6 +136,7 @@ impl FitInput {
             points,
             excluded: Vec::new(),
             earlier_checkpoints: 0,
+            budget_column: None,
         }
     }
 
@@ -316,6 +326,14 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
     let arch = text("arch")?;
     let mode = text("mode")?;
     let size = text("size")?;
+    let budget_column = ["budget", "compute"]
+        .into_iter()
+        .find(|c| has(df, c))
+        .map(str::to_string);
+    let budgets = match &budget_column {
+        Some(c) => Some(f64_column(df, c).map_err(err)?),
+        None => None,
+    };
     let status = text("status")?;
     let run_id = text("run_id")?;
     let numbers = |name: &str| -> Result<Option<Vec<Option<f64>>>> {
@@ -433,6 +451,10 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
             Some(s) if !s.is_empty() => s,
             _ => at(&d_model).map(|d| format!("d{d}")).unwrap_or_default(),
         };
+        let budget = budgets
+            .as_ref()
+            .and_then(|b| b[i])
+            .filter(|c| c.is_finite() && *c > 0.0);
         points.push(Point {
             label: label(i),
             group: Group::new(&arch, mode.as_deref(), tie),
@@ -443,6 +465,7 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
             seed: at(&seed).unwrap_or(0.0) as i64,
             lr_scale: at(&lr_scale).unwrap_or(1.0),
             n_nonembed: at(&nonembed),
+            budget,
         });
     }
     if points.len() < 2 {
@@ -457,8 +480,9 @@ pub fn points_from_frame(df: &DataFrame, source: &str) -> Result<FitInput> {
         source: source.to_string(),
         convention,
         params: ParamCount::Total,
-        points,
+        budget_column: budget_column.filter(|_| points.iter().any(|p| p.budget.is_some())),
         excluded,
         earlier_checkpoints,
+        points,
     })
 }

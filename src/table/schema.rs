@@ -58,11 +58,12 @@ pub const COLUMNS: &[(&str, ColumnType)] = &[
     ("tie", ColumnType::Bool),
     ("size", ColumnType::Str),
     ("lr_scale", ColumnType::Float),
+    ("budget", ColumnType::Float),
 ];
 
 /// Columns added after tables were first written: a table without them still reads, each
 /// taking the default its [`ResultRow`] field documents.
-pub const LATER_COLUMNS: &[&str] = &["tie", "size", "lr_scale"];
+pub const LATER_COLUMNS: &[&str] = &["tie", "size", "lr_scale", "budget"];
 
 /// One row of the results table. `bucket_loss` is a JSON array of per-frequency-bucket mean
 /// losses (nats/token), so CSV and parquet hold the same text.
@@ -116,10 +117,18 @@ pub struct ResultRow {
     /// Multiplier of the recipe's learning rate (1 when absent).
     #[serde(default = "one")]
     pub lr_scale: f64,
+    /// Nominal training-FLOP budget the cell was planned for (IsoFLOP grids); NaN when none.
+    /// Older records and tables have no such field: it reads as NaN.
+    #[serde(default = "no_budget", deserialize_with = "nan_if_null")]
+    pub budget: f64,
 }
 
 fn one() -> f64 {
     1.0
+}
+
+fn no_budget() -> f64 {
+    f64::NAN
 }
 
 /// JSON has no NaN: serde_json writes it as `null`, so `null` reads back as NaN (a diverged
@@ -147,7 +156,7 @@ pub fn rows_to_frame(rows: &[ResultRow]) -> DataFrame {
         run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at, size;
         n_params, n_embed_in, n_embed_out, n_nonembed, d_model, n_layers, n_heads, d_ff, vocab,
         seq_len, tokens, step, batch_tokens, seed;
-        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, lr_scale;
+        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, lr_scale, budget;
         tie);
     let df = DataFrame::new(rows.len(), cols).expect("columns have the rows' length");
     let order: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();

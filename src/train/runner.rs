@@ -4,7 +4,8 @@
 //! groups), warmup + cosine (or WSD), global-norm clipping, gradient accumulation to the
 //! batch size, evaluation every `eval.every_tokens`, checkpoints every `checkpoint_every`
 //! steps, and exact resume from the last checkpoint (model, both optimisers, step, data
-//! position, evaluations so far).
+//! position, evaluations so far). A WSD stable prefix also keeps a checkpoint at each of its
+//! branch points, and a cooldown branch starts from one of those (train::wsd arranges both).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -19,8 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use super::eval::{EvalResult, EvalSet};
 use super::record::{RECORD_FILE, RunRecord, RunStatus};
-use super::schedule::{Schedule, ScheduleKind};
-use crate::config::CellSpec;
+use super::schedule::Schedule;
+use super::wsd;
+use crate::config::{CellSpec, Wsd};
 use crate::data::batcher::{Batcher, DataPosition};
 use crate::data::store::TokenStore;
 use crate::model::backend::{DeviceKind, OnBackend, run_on};
@@ -35,6 +37,8 @@ use crate::{Error, Result};
 
 /// Where a run keeps its checkpoints, inside its output directory.
 pub const CHECKPOINT_DIR: &str = "checkpoints";
+/// Where a WSD stable prefix keeps its branch-point checkpoints (never superseded).
+pub const KEEP_DIR: &str = "keep";
 const LATEST: &str = "LATEST";
 /// Logits per chunk of the fused head + cross-entropy (model::step): bounds its memory.
 const HEAD_CHUNK_ELEMS: usize = 1 << 25;
@@ -42,9 +46,9 @@ pub const METRICS_FILE: &str = "metrics.jsonl";
 
 /// The loop's own state, saved with every checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct TrainState {
+pub(crate) struct TrainState {
     step: u64,
-    tokens: u64,
+    pub(crate) tokens: u64,
     data: DataPosition,
     rows: Vec<ResultRow>,
     wall_s: f64,
@@ -247,13 +251,34 @@ pub fn train_cell(
     let out = out_dir
         .map(Path::to_path_buf)
         .unwrap_or_else(|| base.to_path_buf());
+    let start = match &cell.wsd {
+        None => None,
+        Some(Wsd::Prefix { .. }) => {
+            wsd::prepare_prefix(&cell, base, &out, progress)?;
+            None
+        }
+        Some(Wsd::Branch { .. }) => wsd::branch_start(&cell, base, &out)?,
+    };
+    train_from(&cell, cell_path, &out, progress, start.as_deref())
+}
+
+/// Trains `cell` into `out`: from `out`'s own latest checkpoint if it has one, else from the
+/// checkpoint `start` (another run's: a branch's prefix point), else from scratch.
+pub(crate) fn train_from(
+    cell: &CellSpec,
+    cell_path: &Path,
+    out: &Path,
+    progress: Progress,
+    start: Option<&Path>,
+) -> Result<RunRecord> {
+    let base = cell_path.parent().unwrap_or(Path::new("."));
     let store_dir = if cell.data.store.is_absolute() {
         cell.data.store.clone()
     } else {
         base.join(&cell.data.store)
     };
     let device: DeviceKind = cell.device.parse()?;
-    let config = ModelConfig::of(&cell)?;
+    let config = ModelConfig::of(cell)?;
     let store = TokenStore::open(&store_dir)?;
     if store.manifest().vocab_size as usize > cell.model.vocab {
         return Err(Error::Invalid(format!(
@@ -265,14 +290,15 @@ pub fn train_cell(
         )));
     }
     let eval = EvalSet::from_store(&store, cell.model.seq_len, cell.eval.tokens)?;
-    std::fs::create_dir_all(&out).map_err(|e| Error::io(&out, e))?;
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let task = TrainTask {
-        cell: &cell,
+        cell,
         config: &config,
-        out: &out,
+        out,
         store: &store,
         eval: &eval,
         progress,
+        start,
     };
     run_on(device, task)?
 }
@@ -284,6 +310,8 @@ struct TrainTask<'a> {
     store: &'a TokenStore,
     eval: &'a EvalSet,
     progress: Progress,
+    /// Another run's checkpoint to start from when this run has none of its own.
+    start: Option<&'a Path>,
 }
 
 impl OnBackend for TrainTask<'_> {
@@ -320,7 +348,19 @@ fn ckpt_paths(dir: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     )
 }
 
-fn latest_checkpoint(out: &Path) -> Option<PathBuf> {
+/// The branch-point checkpoint a stable prefix in `out` keeps at `tokens`.
+pub fn keep_dir(out: &Path, tokens: u64) -> PathBuf {
+    out.join(KEEP_DIR).join(format!("tokens-{tokens:012}"))
+}
+
+/// The loop state saved in a checkpoint directory.
+pub(crate) fn read_state(dir: &Path) -> Result<TrainState> {
+    let s = dir.join("state.json");
+    serde_json::from_slice(&std::fs::read(&s).map_err(|e| Error::io(&s, e))?)
+        .map_err(|e| Error::Invalid(format!("{}: corrupt checkpoint state: {e}", s.display())))
+}
+
+pub(crate) fn latest_checkpoint(out: &Path) -> Option<PathBuf> {
     let root = out.join(CHECKPOINT_DIR);
     let name = std::fs::read_to_string(root.join(LATEST)).ok()?;
     let dir = root.join(name.trim());
@@ -343,30 +383,21 @@ where
     let micro = t.micro_batch;
     let accum = cell.sequences_per_step() / micro;
     let total_steps = cell.total_steps();
-    let schedule = Schedule {
-        peak: t.lr,
-        warmup: t.warmup_tokens.div_ceil(t.batch_tokens).min(total_steps),
-        total: total_steps,
-        final_frac: t.final_lr_frac,
-        kind: if t.schedule == "wsd" {
-            ScheduleKind::Wsd {
-                decay_frac: t.decay_frac,
-            }
-        } else {
-            ScheduleKind::Cosine
-        },
+    let schedule = Schedule::of(cell);
+    let keep: &[u64] = match &cell.wsd {
+        Some(Wsd::Prefix { keep }) => keep,
+        _ => &[],
     };
     let count = task.config.count();
     let metrics_path = task.out.join(METRICS_FILE);
     let record_path = task.out.join(RECORD_FILE);
 
-    let (mut model, mut state, mut batcher) = match latest_checkpoint(task.out) {
+    let own = latest_checkpoint(task.out);
+    let from = own.clone().or_else(|| task.start.map(Path::to_path_buf));
+    let (mut model, mut state, mut batcher) = match from {
         Some(dir) => {
-            let (m, od, oe, s) = ckpt_paths(&dir);
-            let state: TrainState =
-                serde_json::from_slice(&std::fs::read(&s).map_err(|e| Error::io(&s, e))?).map_err(
-                    |e| Error::Invalid(format!("{}: corrupt checkpoint state: {e}", s.display())),
-                )?;
+            let (m, od, oe, _) = ckpt_paths(&dir);
+            let mut state = read_state(&dir)?;
             let ck = |e: burn::record::RecorderError, p: &Path| {
                 Error::Invalid(format!("{}: cannot load checkpoint: {e}", p.display()))
             };
@@ -377,7 +408,17 @@ where
                 opt_decay.load_record(rec.load(od.clone(), device).map_err(|e| ck(e, &od))?);
             opt_exempt =
                 opt_exempt.load_record(rec.load(oe.clone(), device).map_err(|e| ck(e, &oe))?);
-            truncate_metrics(&metrics_path, state.step)?;
+            if own.is_some() {
+                truncate_metrics(&metrics_path, state.step)?;
+            } else {
+                // Another run's checkpoint: its weights, optimiser moments, step and data
+                // position carry over; its evaluations, metrics and time are its own.
+                let _ = std::fs::remove_file(&metrics_path);
+                let every = cell.eval.every_tokens.max(1);
+                state.rows.clear();
+                state.wall_s = 0.0;
+                state.next_eval_tokens = (state.tokens / every + 1) * every;
+            }
             let batcher = Batcher::resume(train_tokens, state.data)?;
             (model, state, batcher)
         }
@@ -528,6 +569,11 @@ where
             state.data = batcher.position();
             save_checkpoint(task.out, &rec, &model, &opt_decay, &opt_exempt, &state)?;
         }
+        let kept = keep_dir(task.out, state.tokens);
+        if keep.contains(&state.tokens) && !kept.join("state.json").exists() {
+            state.data = batcher.position();
+            write_checkpoint(&kept, &rec, &model, &opt_decay, &opt_exempt, &state)?;
+        }
     }
     reporter.finish();
     let mut record = finish_record(cell, &count, &mut state, RunStatus::Succeeded, None);
@@ -632,6 +678,7 @@ fn result_row(
         },
         size: cell.study.size.clone(),
         lr_scale: cell.study.lr_scale,
+        budget: cell.budget.unwrap_or(f64::NAN),
     }
 }
 
@@ -675,7 +722,41 @@ where
 {
     let root = out.join(CHECKPOINT_DIR);
     let name = format!("step-{:08}", state.step);
-    let dir = root.join(&name);
+    write_checkpoint(&root.join(&name), rec, model, od, oe, state)?;
+    crate::io::write_atomic(&root.join(LATEST), name.as_bytes())?;
+    // Older checkpoints are superseded once LATEST names the new one.
+    if let Ok(entries) = std::fs::read_dir(&root) {
+        for entry in entries.flatten() {
+            let n = entry.file_name().to_string_lossy().into_owned();
+            if n.starts_with("step-") && n != name {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes one checkpoint directory (model, both optimisers, loop state) via a temp directory
+/// renamed into place, so a reader sees a whole checkpoint or none.
+fn write_checkpoint<B, M, O1, O2>(
+    dir: &Path,
+    rec: &NamedMpkFileRecorder<FullPrecisionSettings>,
+    model: &M,
+    od: &O1,
+    oe: &O2,
+    state: &TrainState,
+) -> Result<()>
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    O1: Optimizer<M, B>,
+    O2: Optimizer<M, B>,
+{
+    let root = dir.parent().unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = root.join(format!(".{name}.tmp"));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
@@ -697,18 +778,8 @@ where
             .expect("state serialises")
             .as_bytes(),
     )?;
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::rename(&tmp, &dir).map_err(|x| Error::io(&dir, x))?;
-    crate::io::write_atomic(&root.join(LATEST), name.as_bytes())?;
-    // Older checkpoints are superseded once LATEST names the new one.
-    if let Ok(entries) = std::fs::read_dir(&root) {
-        for entry in entries.flatten() {
-            let n = entry.file_name().to_string_lossy().into_owned();
-            if n.starts_with("step-") && n != name {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::rename(&tmp, dir).map_err(|x| Error::io(dir, x))?;
     Ok(())
 }
 
