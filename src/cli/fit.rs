@@ -250,7 +250,7 @@ fn run_isoflop(args: FitArgs) -> anyhow::Result<()> {
                 "{msg}; Approach 2 needs N and D per run, grouped by a `budget` or `compute` column or else by buckets of 6ND"
             )
         } else {
-            e.into()
+            e
         }
     })?;
     let groups = match &args.arch {
