@@ -1,10 +1,10 @@
-//! Bootstrap over runs (Besiroglu et al. 2024 resample runs with replacement). The unit of
-//! resampling is a run, or where the table records them, a (size, seed) pair: every point of
-//! that pair (several token counts, several learning rates) enters a resample together, and a
-//! comparison draws one set of units for both of its groups, so noise shared by the runs of
-//! one size and seed cancels as it should. Each resample is a vector of multiplicities drawn
-//! from a seeded generator per resample index, so the result is the same on any number of
-//! threads. Each resample is refitted by L-BFGS from the full-data optimum and from a few
+//! Bootstrap over runs (Besiroglu et al. 2024 resample runs). The unit of resampling is a run,
+//! or where the table records them, a (size, seed) pair: every point of that pair (several
+//! token counts, several learning rates) enters a resample together, and a comparison draws
+//! one set of unit weights for both of its groups, so noise shared by the runs of one size and
+//! seed cancels as it should. Each resample is a vector of unit weights (the Bayesian
+//! bootstrap's, see [`resample_weights`]) drawn from a seeded generator per resample index, so
+//! the result is the same on any number of threads. Each resample is refitted by L-BFGS from the full-data optimum and from a few
 //! starts of the initialisation grid, keeping the best. Intervals are percentile intervals.
 
 use std::collections::HashMap;
@@ -27,16 +27,22 @@ pub struct Interval {
     pub hi: f64,
 }
 
-/// Multiplicities of one resample of `n` units.
+/// Weights of the `n` units in one resample: n times a draw from the flat Dirichlet
+/// distribution (Rubin 1981, "The Bayesian bootstrap"; each weight is an Exp(1) draw divided by
+/// their mean). Like the multinomial counts of Efron's bootstrap the weights average 1 with the
+/// same variance, but no unit ever drops out: with the few model sizes of a scaling study, the
+/// multinomial draw often loses the smallest or largest size, the exponent is then
+/// extrapolated, and its percentile intervals cover the truth more often than they claim (98%
+/// for a nominal 90% on 6 sizes x 2 seeds; tests/fit_recovery.rs measures both).
 pub fn resample_weights(n: usize, seed: u64, index: u64) -> Vec<f64> {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(
         seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(index),
     );
-    let mut w = vec![0.0; n];
-    for _ in 0..n {
-        w[rng.random_range(0..n)] += 1.0;
-    }
-    w
+    let draws: Vec<f64> = (0..n)
+        .map(|_| -rng.random_range(f64::MIN_POSITIVE..1.0).ln())
+        .collect();
+    let mean = draws.iter().sum::<f64>() / n.max(1) as f64;
+    draws.iter().map(|d| d / mean).collect()
 }
 
 /// Resampling units of one or more sets of points: points with the same (size, seed) share
@@ -239,11 +245,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn resamples_are_seeded_and_sum_to_n() {
+    fn resamples_are_seeded_positive_and_sum_to_n() {
         let a = resample_weights(50, 7, 3);
         assert_eq!(a, resample_weights(50, 7, 3));
         assert_ne!(a, resample_weights(50, 7, 4));
-        assert_eq!(a.iter().sum::<f64>(), 50.0);
+        assert!((a.iter().sum::<f64>() - 50.0).abs() < 1e-9);
+        assert!(a.iter().all(|w| *w > 0.0));
+        // Exp(1) draws over their mean: variance near 1, like multinomial counts.
+        let w = resample_weights(20_000, 1, 0);
+        let var = w.iter().map(|x| (x - 1.0).powi(2)).sum::<f64>() / w.len() as f64;
+        assert!((var - 1.0).abs() < 0.05, "{var}");
     }
 
     #[test]

@@ -352,7 +352,7 @@ pub fn report(input: &FitInput, spec: &FitSpec, full: FullFit, refits: Vec<Refit
         max_iters: spec.solver.max_iters,
         bootstrap: if spec.bootstrap > 0 {
             format!(
-                "{} resamples of the runs with replacement, a (size, seed) pair being one unit where the table records sizes (seed {}); learning rates re-selected in each; each refitted from the full-data optimum and {} grid starts; {}% percentile intervals",
+                "{} Bayesian-bootstrap resamples of the runs (flat Dirichlet weights; a (size, seed) pair is one unit where the table records sizes; seed {}); learning rates re-selected in each; each refitted from the full-data optimum and {} grid starts; {}% percentile intervals",
                 spec.bootstrap,
                 spec.seed,
                 spec.extra_starts,
