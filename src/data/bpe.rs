@@ -31,6 +31,10 @@ use rustc_hash::FxHashMap;
 /// for the lowest rank, which is faster at the lengths words have.
 const HEAP_MERGE_BYTES: usize = 64;
 
+/// Pieces that are not tokens (about one in fifteen in English prose) cost most of the time
+/// in merges; they repeat, so each thread remembers the ids of up to this many of them.
+const MERGE_CACHE_PIECES: usize = 1 << 16;
+
 /// One vocabulary's pre-tokeniser and merge ranks.
 pub(crate) struct Bpe {
     ranks: FxHashMap<Vec<u8>, u32>,
@@ -70,10 +74,18 @@ pub(crate) const R50K_PATTERN: &str = concat!(
     r"|\s+",
 );
 
+/// One thread's scratch space for one vocabulary.
+struct ThreadCache {
+    regex: meta::Cache,
+    /// Ids of pieces that needed merges.
+    merged: FxHashMap<Box<[u8]>, Box<[u32]>>,
+    parts: Vec<(usize, u32)>,
+}
+
 thread_local! {
-    /// Each thread's lazy-DFA cache, one per vocabulary: shared caches would serialise the
-    /// threads on a lock.
-    static CACHES: RefCell<Vec<Option<meta::Cache>>> = RefCell::new(vec![None, None, None]);
+    /// Each thread's caches, one per vocabulary: shared ones would serialise the threads on
+    /// a lock.
+    static CACHES: RefCell<Vec<Option<ThreadCache>>> = RefCell::new(vec![None, None, None]);
 }
 
 impl Bpe {
@@ -103,18 +115,21 @@ impl Bpe {
     pub(crate) fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
         CACHES.with(|caches| {
             let mut caches = caches.borrow_mut();
-            let cache = caches[self.slot].get_or_insert_with(|| self.regex.create_cache());
-            let mut scratch = Vec::new();
+            let cache = caches[self.slot].get_or_insert_with(|| ThreadCache {
+                regex: self.regex.create_cache(),
+                merged: FxHashMap::default(),
+                parts: Vec::new(),
+            });
             let mut pos = 0;
             while pos < text.len() {
                 let input = Input::new(text).range(pos..).anchored(Anchored::Yes);
-                let end = match self.regex.search_with(cache, &input) {
+                let end = match self.regex.search_with(&mut cache.regex, &input) {
                     Some(m) => self.look_ahead(text, pos, m.end()),
                     // Every character matches some alternative; if one ever did not, it
                     // becomes a piece of its own rather than a panic.
                     None => pos + text[pos..].chars().next().map_or(1, char::len_utf8),
                 };
-                self.encode_piece(&text.as_bytes()[pos..end], out, &mut scratch);
+                self.encode_piece(&text.as_bytes()[pos..end], out, cache);
                 pos = end;
             }
         })
@@ -138,14 +153,25 @@ impl Bpe {
         }
     }
 
-    fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>, scratch: &mut Vec<(usize, u32)>) {
+    fn encode_piece(&self, piece: &[u8], out: &mut Vec<u32>, cache: &mut ThreadCache) {
         if let Some(id) = self.rank(piece) {
             out.push(id);
-        } else if piece.len() < HEAP_MERGE_BYTES {
-            self.merge_short(piece, out, scratch);
+            return;
+        }
+        if let Some(ids) = cache.merged.get(piece) {
+            out.extend_from_slice(ids);
+            return;
+        }
+        let start = out.len();
+        if piece.len() < HEAP_MERGE_BYTES {
+            self.merge_short(piece, out, &mut cache.parts);
         } else {
             self.merge_long(piece, out);
         }
+        if cache.merged.len() == MERGE_CACHE_PIECES {
+            cache.merged.clear();
+        }
+        cache.merged.insert(piece.into(), out[start..].into());
     }
 
     /// The rank of the pair `piece[a..c]` (two adjacent tokens), or `u32::MAX`.
