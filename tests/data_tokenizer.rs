@@ -164,11 +164,54 @@ fn byte_length_of_every_id_matches_python_tiktoken() {
 /// camel case; marks; long runs that take the heap merge.
 fn tricky_texts() -> Vec<String> {
     let atoms = [
-        " ", "  ", "   ", "\t", "\n", "\r\n", "\n\n", " \n", "\u{a0}", "\u{3000}", "\u{2028}",
-        "\u{85}", "\u{c}", "\u{b}", "a", "Word", "WORD", "wOrD", "camelCase", "x", "'s", "'S",
-        "'ll", "'LL", "'ve", "'\u{17f}", "'", "\"", "1", "12", "1234567", "\u{663}\u{664}",
-        "!", "?!", "...", "//", "/", "-", "(", "\u{301}", "e\u{301}", "\u{5d0}\u{5d1}",
-        "\u{4e2d}\u{6587}", "\u{1f600}", "\u{1f1eb}\u{1f1f7}", "\u{feff}", "\0", "\u{7f}",
+        " ",
+        "  ",
+        "   ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\n\n",
+        " \n",
+        "\u{a0}",
+        "\u{3000}",
+        "\u{2028}",
+        "\u{85}",
+        "\u{c}",
+        "\u{b}",
+        "a",
+        "Word",
+        "WORD",
+        "wOrD",
+        "camelCase",
+        "x",
+        "'s",
+        "'S",
+        "'ll",
+        "'LL",
+        "'ve",
+        "'\u{17f}",
+        "'",
+        "\"",
+        "1",
+        "12",
+        "1234567",
+        "\u{663}\u{664}",
+        "!",
+        "?!",
+        "...",
+        "//",
+        "/",
+        "-",
+        "(",
+        "\u{301}",
+        "e\u{301}",
+        "\u{5d0}\u{5d1}",
+        "\u{4e2d}\u{6587}",
+        "\u{1f600}",
+        "\u{1f1eb}\u{1f1f7}",
+        "\u{feff}",
+        "\0",
+        "\u{7f}",
         "<|endoftext|>",
     ];
     let mut texts: Vec<String> = Vec::new();
@@ -191,6 +234,18 @@ fn tricky_texts() -> Vec<String> {
             state ^= state >> 7;
             state ^= state << 17;
             s.push_str(atoms[(state % atoms.len() as u64) as usize]);
+        }
+        texts.push(s);
+    }
+    // ASCII soups: every class the hand-written ASCII path of o200k_base distinguishes.
+    let ascii = b"aZ9 \t\n\r\x0b\x0c'sStTlLdDrReEvVmM/.-!\"(0_x\x01\x7f";
+    for _ in 0..3000 {
+        let mut s = String::new();
+        for _ in 0..(state % 24) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            s.push(ascii[(state % ascii.len() as u64) as usize] as char);
         }
         texts.push(s);
     }

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
-use super::{bench_tokenize, bench_train};
 use super::output::num;
+use super::{bench_tokenize, bench_train};
 use crate::fit::{self, FitSpec, LawKind};
 use crate::table;
 

@@ -62,9 +62,14 @@ fn median(mut v: Vec<f64>) -> f64 {
 pub fn run(args: BenchTokenizeArgs) -> anyhow::Result<()> {
     let name: TokenizerName = args.tokenizer.parse()?;
     if name == TokenizerName::R50kBase {
-        bail!("r50k_base ships in another file format than tiktoken's; bench o200k_base or cl100k_base");
+        bail!(
+            "r50k_base ships in another file format than tiktoken's; bench o200k_base or cl100k_base"
+        );
     }
-    let threads = args.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let threads = args
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .max(1);
     std::fs::create_dir_all(&args.work)?;
     let data = match &args.data {
         Some(d) => d.clone(),
@@ -86,7 +91,9 @@ pub fn run(args: BenchTokenizeArgs) -> anyhow::Result<()> {
     );
     let vocab_dir = args.work.join("vocab");
     write_tiktoken_file(&tokenizer, &vocab_dir.join(format!("{name}.tiktoken")))?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()?;
     let exe = std::env::current_exe()?;
     let peer_ready = args.python.exists() && args.peer.exists();
     if !peer_ready {
@@ -165,8 +172,8 @@ pub fn run(args: BenchTokenizeArgs) -> anyhow::Result<()> {
                     err.lines().last().unwrap_or("")
                 );
             }
-            let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-                .context("the tiktoken peer printed no JSON")?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&out.stdout).context("the tiktoken peer printed no JSON")?;
             peer_enc.push(v["encode_s"].as_f64().unwrap_or(f64::NAN));
             peer_load.push(v["load_s"].as_f64().unwrap_or(f64::NAN));
             peer_sha = v["sha256"].as_str().unwrap_or("").to_string();

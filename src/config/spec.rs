@@ -110,7 +110,10 @@ impl<'de> Deserialize<'de> for Compact {
         impl serde::de::Visitor<'_> for V {
             type Value = Compact;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                write!(f, "true, false or a vocabulary size of at least {MIN_COMPACT_SIZE}")
+                write!(
+                    f,
+                    "true, false or a vocabulary size of at least {MIN_COMPACT_SIZE}"
+                )
             }
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Compact, E> {
                 Ok(if v { Compact::Used } else { Compact::Off })

@@ -79,7 +79,8 @@ impl Compaction {
             .collect();
         // Most frequent first; equal counts in id order, so the choice is a function of the
         // counts alone.
-        ranked.sort_unstable_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
+        ranked
+            .sort_unstable_by(|&a, &b| counts[b as usize].cmp(&counts[a as usize]).then(a.cmp(&b)));
         for &id in ranked.iter().take(size as usize - fixed) {
             keep[id as usize] = true;
         }

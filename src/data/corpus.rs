@@ -116,7 +116,10 @@ impl Corpus {
         }
         if spec.is_file() {
             let format = Format::of(spec).ok_or_else(|| {
-                Error::data(spec, format!("unknown format: expected {}", Format::ENDINGS))
+                Error::data(
+                    spec,
+                    format!("unknown format: expected {}", Format::ENDINGS),
+                )
             })?;
             let root = spec
                 .parent()
@@ -143,8 +146,8 @@ impl Corpus {
     }
 
     fn glob(spec: &Path, pattern: &str) -> Result<Corpus> {
-        let paths = glob::glob(pattern)
-            .map_err(|e| Error::data(spec, format!("not a valid glob: {e}")))?;
+        let paths =
+            glob::glob(pattern).map_err(|e| Error::data(spec, format!("not a valid glob: {e}")))?;
         let mut found = Vec::new();
         for p in paths {
             let p = p.map_err(|e| Error::data(spec, e.to_string()))?;
@@ -550,11 +553,17 @@ mod tests {
         let c = Corpus::open(&root.join("data/a.jsonl.gz")).unwrap();
         assert_eq!(c.files[0].rel, "a.jsonl.gz");
 
-        let e = Corpus::open(&root.join("data/x.csv")).unwrap_err().to_string();
+        let e = Corpus::open(&root.join("data/x.csv"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.csv") && e.contains(".jsonl.zst"), "{e}");
-        let e = Corpus::open(&root.join("data/*.csv")).unwrap_err().to_string();
+        let e = Corpus::open(&root.join("data/*.csv"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.csv") && e.contains("unknown format"), "{e}");
-        let e = Corpus::open(&root.join("nothing/*.txt")).unwrap_err().to_string();
+        let e = Corpus::open(&root.join("nothing/*.txt"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("matches no file"), "{e}");
     }
 
@@ -597,7 +606,9 @@ mod tests {
         assert_eq!(val, PYTHON_VAL);
     }
 
-    const PYTHON_VAL: [u32; 14] = [234, 314, 341, 495, 567, 590, 694, 696, 700, 741, 774, 793, 849, 877];
+    const PYTHON_VAL: [u32; 14] = [
+        234, 314, 341, 495, 567, 590, 694, 696, 700, 741, 774, 793, 849, 877,
+    ];
 
     #[test]
     fn sha256_of_empty_input() {

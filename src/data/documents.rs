@@ -77,9 +77,9 @@ pub fn read_file(
     let stream: Box<dyn Read> = match file.format {
         Format::Txt | Format::Jsonl => Box::new(tee),
         Format::JsonlGz => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(tee))),
-        Format::JsonlZst => Box::new(
-            zstd::stream::read::Decoder::new(tee).map_err(|e| Error::io(path, e))?,
-        ),
+        Format::JsonlZst => {
+            Box::new(zstd::stream::read::Decoder::new(tee).map_err(|e| Error::io(path, e))?)
+        }
         Format::Parquet => unreachable!("handled above"),
     };
     let mut reader = Lines {
@@ -185,9 +185,9 @@ fn read_txt(
     // A document ends at a form-feed line that follows a line break (the `\n` before it is
     // part of the separator), as `str::split(DOC_SEPARATOR)` would cut it.
     let finish = |doc: &mut Vec<u8>,
-                      doc_line: u64,
-                      docs: &mut Vec<(u64, String)>,
-                      skipped: &mut Vec<Skip>|
+                  doc_line: u64,
+                  docs: &mut Vec<(u64, String)>,
+                  skipped: &mut Vec<Skip>|
      -> Result<usize> {
         let bytes = std::mem::take(doc);
         match String::from_utf8(bytes) {
@@ -312,6 +312,9 @@ fn read_jsonl(
     Ok(())
 }
 
+/// Documents with the line each starts at.
+pub type Lined<'a> = Vec<(u64, Cow<'a, str>)>;
+
 /// The texts of a batch of JSON lines, with their line numbers; blank lines are skipped.
 pub fn parse_json_lines<'a>(
     path: &Path,
@@ -319,7 +322,7 @@ pub fn parse_json_lines<'a>(
     lines: &'a [u8],
     text_field: &str,
     skip_bad: bool,
-) -> Result<(Vec<(u64, Cow<'a, str>)>, Vec<Skip>)> {
+) -> Result<(Lined<'a>, Vec<Skip>)> {
     let mut docs = Vec::new();
     let mut skipped = Vec::new();
     for (i, raw) in lines.split(|&b| b == b'\n').enumerate() {
@@ -368,7 +371,10 @@ impl<'de> Visitor<'de> for TextField<'_> {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Self::Value, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
         let mut found = None;
         while let Some(is_text) = map.next_key_seed(KeyIs(self.0))? {
             if is_text && found.is_none() {
@@ -425,7 +431,10 @@ impl<'de> Visitor<'de> for Text {
         f.write_str("a string")
     }
 
-    fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+    fn visit_borrowed_str<E: serde::de::Error>(
+        self,
+        v: &'de str,
+    ) -> std::result::Result<Self::Value, E> {
         Ok(Cow::Borrowed(v))
     }
 

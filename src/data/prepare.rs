@@ -18,9 +18,9 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -346,7 +346,10 @@ fn first_pass(
     tokenizer: Tokenizer,
     prefix: &str,
 ) -> Result<FirstPass> {
-    let threads = opts.threads.unwrap_or_else(rayon::current_num_threads).max(1);
+    let threads = opts
+        .threads
+        .unwrap_or_else(rayon::current_num_threads)
+        .max(1);
     let pool = Arc::new(
         rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
@@ -439,7 +442,11 @@ fn first_pass(
                         return;
                     }
                     let failed = read.is_err();
-                    if tx.send((seq, read.map(|sha| Msg::FileDone(fi, sha)))).is_err() || failed {
+                    if tx
+                        .send((seq, read.map(|sha| Msg::FileDone(fi, sha))))
+                        .is_err()
+                        || failed
+                    {
                         return;
                     }
                     seq += 1;
@@ -525,7 +532,10 @@ fn first_pass(
                         tokens_done += enc.ids.len() as u64;
                         bar.inc(enc.raw_bytes);
                         let secs = started.elapsed().as_secs_f64().max(1e-9);
-                        bar.set_message(format!("{:.2} M tokens/s", tokens_done as f64 / secs / 1e6));
+                        bar.set_message(format!(
+                            "{:.2} M tokens/s",
+                            tokens_done as f64 / secs / 1e6
+                        ));
                     }
                 }
                 // The batch is written: the reader may read another.

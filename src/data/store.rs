@@ -215,9 +215,7 @@ impl ShardWriter {
         while !ids.is_empty() {
             if self.open.is_none() {
                 let name = shard_name(&self.prefix, &self.split, self.shards.len());
-                let tmp = self
-                    .dir
-                    .join(format!(".{name}.{}.tmp", std::process::id()));
+                let tmp = self.dir.join(format!(".{name}.{}.tmp", std::process::id()));
                 let file = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
                 self.open = Some((BufWriter::with_capacity(1 << 20, file), tmp, 0));
             }
@@ -512,7 +510,10 @@ impl Tokens<'_> {
     /// Appends tokens `start..start + len` to `out`; panics if out of range (callers draw
     /// windows that fit).
     pub fn extend_window(&self, start: usize, len: usize, out: &mut Vec<u32>) {
-        assert!(start + len <= self.len(), "window past the end of the split");
+        assert!(
+            start + len <= self.len(),
+            "window past the end of the split"
+        );
         let mut i = start;
         let end = start + len;
         while i < end {

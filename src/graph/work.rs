@@ -126,7 +126,11 @@ impl<'a> Ctx<'a> {
             "splits": splits.iter().map(|(name, files)| serde_json::json!({"name": name, "files": files})).collect::<Vec<_>>(),
         });
         crate::io::write_atomic(&dir.join("corpus.json"), manifest.to_string().as_bytes())?;
-        Ok(format!("{} files in {} splits", corpus.files.len(), splits.len()))
+        Ok(format!(
+            "{} files in {} splits",
+            corpus.files.len(),
+            splits.len()
+        ))
     }
 
     fn tokens(&self, dir: &Path, lease: &Lease) -> Result<String> {
@@ -138,7 +142,11 @@ impl<'a> Ctx<'a> {
         let opts = crate::data::PrepareOptions {
             tokenizer,
             compact: self.plan.compact,
-            text_field: self.plan.text_field.clone().unwrap_or_else(|| "text".into()),
+            text_field: self
+                .plan
+                .text_field
+                .clone()
+                .unwrap_or_else(|| "text".into()),
             max_tokens: self.plan.max_tokens,
             hash_cache: Some(crate::graph::step::hash_cache(self.plan)),
             ..Default::default()
