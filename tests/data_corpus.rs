@@ -375,6 +375,23 @@ fn bad_input_is_one_error_naming_file_and_line_or_counted_when_skipped() {
         assert!(leftovers.is_empty(), "{file}: {leftovers:?}");
     }
 
+    // An error early in a file longer than the batches allowed in flight: the reader is
+    // stopped, not left waiting.
+    let mut long_bad = b"{\"text\": \"fine\"}\nnot json\n".to_vec();
+    let line = format!("{{\"text\": \"{}\"}}\n", "word ".repeat(200));
+    while long_bad.len() < 8 << 20 {
+        long_bad.extend_from_slice(line.as_bytes());
+    }
+    fs::write(d.join("long.jsonl"), &long_bad).unwrap();
+    let one = PrepareOptions {
+        threads: Some(1),
+        ..opts()
+    };
+    let e = prepare(&d.join("long.jsonl"), &d.join("long-store"), &one)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("long.jsonl: line 2:"), "{e}");
+
     let skip = PrepareOptions {
         skip_bad: true,
         ..opts()

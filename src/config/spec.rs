@@ -462,6 +462,27 @@ mod tests {
     }
 
     #[test]
+    fn compact_is_a_flag_or_a_vocabulary_size() {
+        let parse = |v: &str| {
+            let text = format!("[data]\ncorpus = \"c\"\ncompact = {v}\n[grid]\nsizes = [\"a\"]\n");
+            ExperimentSpec::parse(&text, Path::new("e.toml")).map(|s| s.data.compact)
+        };
+        assert_eq!(parse("true").unwrap(), Compact::Used);
+        assert_eq!(parse("false").unwrap(), Compact::Off);
+        assert_eq!(parse("4096").unwrap(), Compact::Top(4096));
+        let e = parse("100").unwrap_err().to_string();
+        assert!(
+            e.contains("key `data.compact`") && e.contains("at least 257"),
+            "{e}"
+        );
+        let s = ExperimentSpec::parse(MINIMAL, Path::new("x.toml")).unwrap();
+        assert_eq!(s.data.compact, Compact::Used);
+        // Serialised as written: the tokens step's id of `compact = true` does not move.
+        assert_eq!(serde_json::to_string(&Compact::Used).unwrap(), "true");
+        assert_eq!(serde_json::to_string(&Compact::Top(4096)).unwrap(), "4096");
+    }
+
+    #[test]
     fn unknown_key_names_file_line_and_key() {
         let text = format!("{MINIMAL}[train]\nlearning_rate = 0.1\n");
         let e = ExperimentSpec::parse(&text, Path::new("exp.toml"))

@@ -454,6 +454,9 @@ fn first_pass(
             });
         }
         drop(tx);
+        // Owned here: dropping it when the writer stops (an error) ends the reader, which the
+        // scope then joins.
+        let permit_tx = permit_tx;
 
         let mut next = 0u64;
         let mut pending: BTreeMap<u64, Result<Msg>> = BTreeMap::new();
@@ -545,8 +548,6 @@ fn first_pass(
         Ok(())
     });
     bar.finish_and_clear();
-    // Unblock and end the reader whatever happened (scope has joined it by now).
-    drop(permit_tx);
     result?;
 
     let mut cache = HashCache::load(opts.hash_cache.as_deref());
