@@ -17,6 +17,7 @@
 //! the validation documents read until then).
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,7 +25,6 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use memmap2::Mmap;
 use rayon::prelude::*;
 
 use crate::config::spec::Compact;
@@ -611,55 +611,65 @@ impl Remapping<'_> {
         // Where each source starts, in first-pass positions.
         let mut starts = first.sources.iter().peekable();
         let mut pos = 0u64;
+        // Read in blocks, not mapped: memory stays bounded however long the split.
+        let mut block = vec![0u8; 1 << 20];
         'shards: for shard in &first.shards {
-            let map = map_shard(&self.out.join(&shard.file), shard)?;
-            for c in map.chunks_exact(4) {
-                let id = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                let written = writer.tokens() + out.len() as u64;
-                while let Some(b) = starts.next_if(|b| b.start == pos) {
-                    sources.push(SourceManifest {
-                        start: written,
-                        bytes: 0,
-                        documents: 0,
-                        tokens: 0,
-                        ..b.clone()
-                    });
-                }
-                let before = out.len();
-                if !self.remap.push(id, &mut out) {
-                    return Err(Error::Invalid(format!(
-                        "token id {id} has no id in the store's vocabulary"
-                    )));
-                }
-                let produced = (out.len() - before) as u64;
-                let kept = produced.min(limit - written);
-                out.truncate(before + kept as usize);
-                for &i in &out[before..] {
-                    counts[i as usize] += 1;
-                }
-                consumed += 1;
-                fallback += u64::from(!self.remap.kept(id));
-                // A token cut inside its bytes keeps one byte per byte token.
-                let b = if kept == produced {
-                    self.full_bytes[id as usize] as u64
-                } else {
-                    kept
-                };
-                let full = written + kept >= limit;
-                let src = sources.last_mut().expect("every token lies in a source");
-                src.tokens += kept;
-                src.bytes += b;
-                bytes += b;
-                if id == self.eot || full {
-                    src.documents += 1;
-                }
-                if out.len() >= 1 << 16 {
-                    writer.push(&out)?;
-                    out.clear();
-                }
-                pos += 1;
-                if full {
-                    break 'shards;
+            let path = self.out.join(&shard.file);
+            let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+            let mut left = 4 * shard.tokens as usize;
+            while left > 0 {
+                let n = left.min(block.len());
+                file.read_exact(&mut block[..n])
+                    .map_err(|e| Error::io(&path, e))?;
+                left -= n;
+                for c in block[..n].chunks_exact(4) {
+                    let id = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                    let written = writer.tokens() + out.len() as u64;
+                    while let Some(b) = starts.next_if(|b| b.start == pos) {
+                        sources.push(SourceManifest {
+                            start: written,
+                            bytes: 0,
+                            documents: 0,
+                            tokens: 0,
+                            ..b.clone()
+                        });
+                    }
+                    let before = out.len();
+                    if !self.remap.push(id, &mut out) {
+                        return Err(Error::Invalid(format!(
+                            "token id {id} has no id in the store's vocabulary"
+                        )));
+                    }
+                    let produced = (out.len() - before) as u64;
+                    let kept = produced.min(limit - written);
+                    out.truncate(before + kept as usize);
+                    for &i in &out[before..] {
+                        counts[i as usize] += 1;
+                    }
+                    consumed += 1;
+                    fallback += u64::from(!self.remap.kept(id));
+                    // A token cut inside its bytes keeps one byte per byte token.
+                    let b = if kept == produced {
+                        self.full_bytes[id as usize] as u64
+                    } else {
+                        kept
+                    };
+                    let full = written + kept >= limit;
+                    let src = sources.last_mut().expect("every token lies in a source");
+                    src.tokens += kept;
+                    src.bytes += b;
+                    bytes += b;
+                    if id == self.eot || full {
+                        src.documents += 1;
+                    }
+                    if out.len() >= 1 << 16 {
+                        writer.push(&out)?;
+                        out.clear();
+                    }
+                    pos += 1;
+                    if full {
+                        break 'shards;
+                    }
                 }
             }
         }
@@ -680,16 +690,6 @@ impl Remapping<'_> {
             counts,
         ))
     }
-}
-
-fn map_shard(path: &Path, shard: &ShardManifest) -> Result<Mmap> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    // SAFETY: the shard was written and renamed by this process and is not written again.
-    let map = unsafe { Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-    if map.len() as u64 != 4 * shard.tokens {
-        return Err(Error::data(path, "first-pass shard has the wrong length"));
-    }
-    Ok(map)
 }
 
 /// Cuts `doc` into pieces of roughly `target` bytes at a blank line (`\n\n`) followed by a
