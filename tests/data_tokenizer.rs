@@ -157,3 +157,125 @@ fn byte_length_of_every_id_matches_python_tiktoken() {
         assert_eq!(ladder::data::corpus::sha256_hex(&bytes), sha, "{name}");
     }
 }
+
+/// Text built to reach every alternative of the three patterns and the look-ahead's corner
+/// cases: whitespace runs of every kind before letters, digits, symbols, line breaks and the
+/// end; Unicode spaces; contractions in both cases (and the long s, which case-folds to s);
+/// camel case; marks; long runs that take the heap merge.
+fn tricky_texts() -> Vec<String> {
+    let atoms = [
+        " ",
+        "  ",
+        "   ",
+        "\t",
+        "\n",
+        "\r\n",
+        "\n\n",
+        " \n",
+        "\u{a0}",
+        "\u{3000}",
+        "\u{2028}",
+        "\u{85}",
+        "\u{c}",
+        "\u{b}",
+        "a",
+        "Word",
+        "WORD",
+        "wOrD",
+        "camelCase",
+        "x",
+        "'s",
+        "'S",
+        "'ll",
+        "'LL",
+        "'ve",
+        "'\u{17f}",
+        "'",
+        "\"",
+        "1",
+        "12",
+        "1234567",
+        "\u{663}\u{664}",
+        "!",
+        "?!",
+        "...",
+        "//",
+        "/",
+        "-",
+        "(",
+        "\u{301}",
+        "e\u{301}",
+        "\u{5d0}\u{5d1}",
+        "\u{4e2d}\u{6587}",
+        "\u{1f600}",
+        "\u{1f1eb}\u{1f1f7}",
+        "\u{feff}",
+        "\0",
+        "\u{7f}",
+        "<|endoftext|>",
+    ];
+    let mut texts: Vec<String> = Vec::new();
+    // Every pair and triple of a sample of atoms, at the end of the text and followed by more.
+    for (i, a) in atoms.iter().enumerate() {
+        for (j, b) in atoms.iter().enumerate() {
+            texts.push(format!("{a}{b}"));
+            texts.push(format!("{a}{b}x"));
+            let c = atoms[(i * 7 + j * 3) % atoms.len()];
+            texts.push(format!("{a}{b}{c}"));
+            texts.push(format!("{c}{a}{b} {c}"));
+        }
+    }
+    // A deterministic pseudo-random soup of atoms.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..400 {
+        let mut s = String::new();
+        for _ in 0..(state % 40) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            s.push_str(atoms[(state % atoms.len() as u64) as usize]);
+        }
+        texts.push(s);
+    }
+    // ASCII soups: every class the hand-written ASCII path of o200k_base distinguishes.
+    let ascii = b"aZ9 \t\n\r\x0b\x0c'sStTlLdDrReEvVmM/.-!\"(0_x\x01\x7f";
+    for _ in 0..3000 {
+        let mut s = String::new();
+        for _ in 0..(state % 24) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            s.push(ascii[(state % ascii.len() as u64) as usize] as char);
+        }
+        texts.push(s);
+    }
+    texts.push("=".repeat(500));
+    texts.push("ab".repeat(300));
+    texts.push("\u{4e2d}".repeat(200));
+    texts.push(" ".repeat(300) + "x");
+    texts.push("\n".repeat(70) + " x");
+    texts
+}
+
+#[test]
+fn fast_encoding_gives_tiktoken_rs_ids_on_tricky_text_and_the_committed_corpus() {
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/moby-dick");
+    let mut texts = tricky_texts();
+    for split in ["train", "val"] {
+        for e in std::fs::read_dir(corpus.join(split)).unwrap() {
+            texts.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+        }
+    }
+    for name in TokenizerName::ALL {
+        let t = Tokenizer::new(name);
+        for text in &texts {
+            // Not assert_eq!: a failure would print thousands of ids.
+            assert!(
+                t.encode(text) == t.encode_reference(text),
+                "{name}: {text:?} encodes to {:?}, tiktoken-rs gives {:?}",
+                t.encode(text),
+                t.encode_reference(text)
+            );
+        }
+    }
+}

@@ -271,6 +271,33 @@ fn ids_change_exactly_where_they_should() {
         tok
     );
 
+    // The data keys added with other corpus formats: at their defaults nothing moves; set,
+    // the tokens step and everything after it.
+    assert_eq!(
+        changed(
+            &base,
+            &with(
+                "corpus = \"corpus\"",
+                "corpus = \"corpus\"\ntext_field = \"text\""
+            )
+        ),
+        set(&[])
+    );
+    for to in [
+        "compact = 4096",
+        "max_tokens = 1000",
+        "text_field = \"body\"",
+    ] {
+        assert_eq!(
+            changed(
+                &base,
+                &with("corpus = \"corpus\"", &format!("corpus = \"corpus\"\n{to}"))
+            ),
+            tok,
+            "{to}"
+        );
+    }
+
     // The corpus's content changes everything.
     std::fs::write(
         dir.join("corpus/train/a.txt"),

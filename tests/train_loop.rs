@@ -18,10 +18,10 @@ fn store(dir: &Path) -> PathBuf {
     prepare(
         &corpus,
         &out,
-        PrepareOptions {
+        &PrepareOptions {
             tokenizer: TokenizerName::O200kBase,
-            compact: true,
-            progress: false,
+            compact: ladder::config::spec::Compact::Used,
+            ..Default::default()
         },
     )
     .unwrap();

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use clap::{Args, Subcommand};
 
-use super::bench_train;
 use super::output::num;
+use super::{bench_tokenize, bench_train};
 use crate::fit::{self, FitSpec, LawKind};
 use crate::table;
 
@@ -19,12 +19,16 @@ pub enum BenchCommand {
     Fit(BenchFitArgs),
     /// Training throughput of dense and Leviathan models (and eager PyTorch when installed).
     Train(Box<bench_train::BenchTrainArgs>),
+    /// Tokenisation beside Python tiktoken on the same files and threads: encoding alone
+    /// and end to end.
+    Tokenize(bench_tokenize::BenchTokenizeArgs),
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Fit(args) => bench_fit(args),
         BenchCommand::Train(args) => bench_train::run(*args),
+        BenchCommand::Tokenize(args) => bench_tokenize::run(args),
     }
 }
 

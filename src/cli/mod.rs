@@ -2,6 +2,7 @@
 //! become a single line on stderr and exit code 2 (ripgrep's pattern).
 
 mod bench;
+mod bench_tokenize;
 mod bench_train;
 mod corpus;
 mod count;

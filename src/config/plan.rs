@@ -197,7 +197,10 @@ pub struct Plan {
     pub root: PathBuf,
     pub corpus: PathBuf,
     pub tokenizer: String,
-    pub compact: bool,
+    pub compact: super::spec::Compact,
+    /// The text field of `.jsonl` and `.parquet` inputs, when not `text`.
+    pub text_field: Option<String>,
+    pub max_tokens: Option<u64>,
     pub reference: String,
     pub model: ModelPlan,
     pub train: TrainPlan,
@@ -266,14 +269,19 @@ impl Plan {
         }
 
         let corpus = root.join(&spec.data.corpus);
-        if need_corpus && !corpus.join("train").is_dir() {
+        // A glob is checked when the graph lists its files (src/data/corpus.rs).
+        let is_glob = spec.data.corpus.contains(['*', '?', '[']);
+        if need_corpus && !is_glob && !corpus.exists() {
             return Err(err(
                 "data.corpus",
                 format!(
-                    "expected a corpus folder with a train/ subfolder, {} has none",
+                    "expected a corpus folder, file or glob, {} does not exist",
                     corpus.display()
                 ),
             ));
+        }
+        if spec.data.text_field.as_deref() == Some("") {
+            return Err(err("data.text_field", "expected a field name".into()));
         }
         one_of(&err, "data.tokenizer", &spec.data.tokenizer, TOKENIZERS)?;
 
@@ -658,6 +666,8 @@ impl Plan {
             corpus,
             tokenizer: spec.data.tokenizer.clone(),
             compact: spec.data.compact,
+            text_field: spec.data.text_field.clone().filter(|f| f != "text"),
+            max_tokens: spec.data.max_tokens,
             reference: g.reference.clone(),
             model,
             train,

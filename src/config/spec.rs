@@ -8,9 +8,11 @@
 //! analysis = "quickstart"        # analysis/<name>.toml (or a path); default: no file, defaults
 //!
 //! [data]
-//! corpus = "corpus/moby-dick"    # relative to the project root
+//! corpus = "corpus/moby-dick"    # relative to the project root: a folder, a file or a glob
 //! tokenizer = "o200k_base"
-//! compact = true
+//! compact = true                 # or false, or K: K ids with byte fallback
+//! text_field = "text"            # .jsonl and .parquet inputs
+//! max_tokens = 1000000           # default: the whole training split
 //!
 //! [grid]
 //! arches = ["dense", "leviathan"]
@@ -62,14 +64,76 @@ pub struct ExperimentSpec {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
-    /// Corpus folder (`train/`, `val/` of .txt files), relative to the project root.
+    /// Corpus, relative to the project root: a folder (with `train/` and `val/`, or not), a
+    /// file or a glob of `.txt`, `.jsonl`, `.jsonl.gz`, `.jsonl.zst` and `.parquet` files
+    /// (src/data/corpus.rs).
     pub corpus: String,
     /// `o200k_base`, `cl100k_base` or `r50k_base`.
     #[serde(default = "default_tokenizer")]
     pub tokenizer: String,
-    /// Keep only the ids the corpus uses (a far smaller head on CPU).
-    #[serde(default = "default_true")]
-    pub compact: bool,
+    /// The store's vocabulary (a far smaller head on CPU than the tokenizer's).
+    #[serde(default = "default_compact")]
+    pub compact: Compact,
+    /// The field holding each document's text in `.jsonl` lines and `.parquet` rows.
+    #[serde(default)]
+    pub text_field: Option<String>,
+    /// Keep only the first `max_tokens` tokens of the training split.
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+}
+
+/// `compact = false | true | K`: the tokenizer's vocabulary; every id the corpus uses,
+/// renumbered in order; or K ids (end-of-text, the 256 single-byte tokens and the most
+/// frequent ids of the training split) with every other token written as its bytes
+/// (src/data/compact.rs). Serialised back as written, so `true` keeps its step ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compact {
+    Off,
+    Used,
+    Top(u32),
+}
+
+/// The smallest K: the 256 byte tokens and end-of-text.
+pub const MIN_COMPACT_SIZE: u32 = 257;
+
+impl serde::Serialize for Compact {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match *self {
+            Compact::Off => s.serialize_bool(false),
+            Compact::Used => s.serialize_bool(true),
+            Compact::Top(k) => s.serialize_u32(k),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Compact {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Compact;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(
+                    f,
+                    "true, false or a vocabulary size of at least {MIN_COMPACT_SIZE}"
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> std::result::Result<Compact, E> {
+                Ok(if v { Compact::Used } else { Compact::Off })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> std::result::Result<Compact, E> {
+                match u32::try_from(v) {
+                    Ok(k) if k >= MIN_COMPACT_SIZE => Ok(Compact::Top(k)),
+                    _ => Err(E::custom(format!(
+                        "expected true, false or a vocabulary size of at least {MIN_COMPACT_SIZE}, got {v}"
+                    ))),
+                }
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> std::result::Result<Compact, E> {
+                self.visit_i64(i64::try_from(v).unwrap_or(-1))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// The grid: every combination of size x seed x token ratio, for the reference arch and
@@ -258,8 +322,8 @@ pub struct SlurmSection {
 fn default_tokenizer() -> String {
     "o200k_base".into()
 }
-fn default_true() -> bool {
-    true
+fn default_compact() -> Compact {
+    Compact::Used
 }
 fn default_arches() -> Vec<String> {
     vec!["dense".into(), "leviathan".into()]
@@ -422,6 +486,27 @@ mod tests {
         assert_eq!(s.model.seq_len, 128);
         assert_eq!(s.train.recipe, "porian");
         assert_eq!(s.grid.sizes, [SizeEntry::Preset("cpu-xs".into())]);
+    }
+
+    #[test]
+    fn compact_is_a_flag_or_a_vocabulary_size() {
+        let parse = |v: &str| {
+            let text = format!("[data]\ncorpus = \"c\"\ncompact = {v}\n[grid]\nsizes = [\"a\"]\n");
+            ExperimentSpec::parse(&text, Path::new("e.toml")).map(|s| s.data.compact)
+        };
+        assert_eq!(parse("true").unwrap(), Compact::Used);
+        assert_eq!(parse("false").unwrap(), Compact::Off);
+        assert_eq!(parse("4096").unwrap(), Compact::Top(4096));
+        let e = parse("100").unwrap_err().to_string();
+        assert!(
+            e.contains("key `data.compact`") && e.contains("at least 257"),
+            "{e}"
+        );
+        let s = ExperimentSpec::parse(MINIMAL, Path::new("x.toml")).unwrap();
+        assert_eq!(s.data.compact, Compact::Used);
+        // Serialised as written: the tokens step's id of `compact = true` does not move.
+        assert_eq!(serde_json::to_string(&Compact::Used).unwrap(), "true");
+        assert_eq!(serde_json::to_string(&Compact::Top(4096)).unwrap(), "4096");
     }
 
     #[test]

@@ -1,26 +1,28 @@
-//! Data: corpus folders, tiktoken tokenizers (and compacted vocabularies), the memory-mapped
-//! token store with its manifest and training-frequency table, deterministic batches, and
-//! the demo corpus built from package registries.
+//! Data: corpora (folders, files and globs of text, JSON lines and parquet), tiktoken
+//! tokenizers (and smaller store vocabularies), the sharded memory-mapped token store with its
+//! manifest and training-frequency table, and deterministic batches. The demo corpus is
+//! built from package registries by the `ladder-fetch` crate (crates/fetch).
 //!
-//! Flow: `fetch` (registries -> checked packages; `extract`, `rdata` and `wikitext` turn them into
-//! documents -> corpus folder) -> `corpus` (folder -> documents) ->
-//! `prepare` (documents -> ids on all cores) -> `store` (ids on disk, memory-mapped) ->
-//! `batcher` (store -> `[batch, seq_len + 1]` windows); `freq` counts the train split for
-//! frequency-bucketed evaluation.
+//! Flow: `corpus` (a path -> files, splits, fingerprint) ->
+//! `documents` (files -> streamed documents) -> `prepare` (documents -> ids on all cores, via
+//! `tokenizer` and `bpe`; `compact` for a smaller vocabulary) -> `store` (ids on disk,
+//! memory-mapped) -> `batcher` (store -> `[batch, seq_len + 1]` windows); `freq` counts the
+//! train split for frequency-bucketed evaluation.
 
 pub mod batcher;
+pub(crate) mod bpe;
+pub mod compact;
 pub mod corpus;
-pub mod extract;
-pub mod fetch;
+pub mod documents;
 pub mod freq;
 pub mod prepare;
-pub mod rdata;
 pub mod store;
 pub mod tokenizer;
-pub mod wikitext;
 
 pub use batcher::{Batch, Batcher, DataPosition};
+pub use compact::Compaction;
+pub use corpus::Corpus;
 pub use freq::{Buckets, FrequencyTable};
 pub use prepare::{PrepareOptions, Prepared, prepare};
 pub use store::{Manifest, TokenStore, Tokens};
-pub use tokenizer::{Compaction, Tokenizer, TokenizerName};
+pub use tokenizer::{Tokenizer, TokenizerName};

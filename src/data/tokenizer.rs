@@ -1,17 +1,19 @@
 //! Tokenizers: the tiktoken vocabularies an experiment may name (o200k_base by default,
-//! cl100k_base, r50k_base), and the compacted vocabulary that keeps only the ids a corpus
-//! uses, renumbered in their original order.
+//! cl100k_base, r50k_base). tiktoken-rs holds the vocabularies and decodes; encoding runs on
+//! `bpe.rs`, which gives tiktoken's ids faster.
 //!
-//! Text is encoded with `encode_ordinary`: a corpus that happens to contain the string
-//! `<|endoftext|>` gets it as plain text, never as the special token. The store puts the real
-//! end-of-text token between documents itself.
+//! Text is encoded as tiktoken's `encode_ordinary` does: a corpus that happens to contain
+//! the string `<|endoftext|>` gets it as plain text, never as the special token. The store
+//! puts the real end-of-text token between documents itself.
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use tiktoken_rs::CoreBPE;
 
+use crate::data::bpe::{self, Bpe};
 use crate::error::{Error, Result};
 
 /// A tiktoken vocabulary, named as tiktoken names it.
@@ -47,6 +49,14 @@ impl TokenizerName {
         }
     }
 
+    fn index(self) -> usize {
+        match self {
+            Self::O200kBase => 0,
+            Self::Cl100kBase => 1,
+            Self::R50kBase => 2,
+        }
+    }
+
     /// The id of `<|endoftext|>`, which the store puts after every document.
     pub fn end_of_text(self) -> u32 {
         match self {
@@ -77,12 +87,20 @@ impl FromStr for TokenizerName {
     }
 }
 
-/// A tiktoken vocabulary ready to encode. Cheap to copy: the BPE tables are process-wide
-/// singletons, built on first use (about a second for o200k_base).
+/// A tiktoken vocabulary ready to encode. Cheap to copy: the tables are process-wide
+/// singletons, built on first use (a fraction of a second for o200k_base).
 #[derive(Clone, Copy)]
 pub struct Tokenizer {
     name: TokenizerName,
-    bpe: &'static CoreBPE,
+    core: &'static CoreBPE,
+    fast: &'static Vocab,
+}
+
+/// What encoding and byte fallback need beyond tiktoken-rs's tables.
+struct Vocab {
+    bpe: Bpe,
+    /// The single-byte token of each byte value.
+    byte_tokens: [u32; 256],
 }
 
 impl fmt::Debug for Tokenizer {
@@ -93,14 +111,32 @@ impl fmt::Debug for Tokenizer {
     }
 }
 
+static VOCABS: [OnceLock<Vocab>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+
 impl Tokenizer {
     pub fn new(name: TokenizerName) -> Self {
-        let bpe = match name {
+        let core = match name {
             TokenizerName::O200kBase => tiktoken_rs::o200k_base_singleton(),
             TokenizerName::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
             TokenizerName::R50kBase => tiktoken_rs::r50k_base_singleton(),
         };
-        Tokenizer { name, bpe }
+        let fast = VOCABS[name.index()].get_or_init(|| {
+            let tokens = (0..name.n_vocab())
+                .filter(|&id| !is_special(name, id))
+                .filter_map(|id| Some((core.decode_bytes(&[id]).ok()?, id)));
+            let (pattern, line_break_alternative) = match name {
+                TokenizerName::O200kBase => (bpe::O200K_PATTERN, true),
+                TokenizerName::Cl100kBase => (bpe::CL100K_PATTERN, true),
+                TokenizerName::R50kBase => (bpe::R50K_PATTERN, false),
+            };
+            let bpe = Bpe::new(tokens, pattern, line_break_alternative, name.index());
+            let byte_tokens = std::array::from_fn(|b| {
+                bpe.rank(&[b as u8])
+                    .expect("every byte is a token of a byte-level BPE")
+            });
+            Vocab { bpe, byte_tokens }
+        });
+        Tokenizer { name, core, fast }
     }
 
     pub fn name(&self) -> TokenizerName {
@@ -109,139 +145,69 @@ impl Tokenizer {
 
     /// Ids of `text` in the full vocabulary, specials never recognised.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        self.bpe.encode_ordinary(text)
+        let mut out = Vec::with_capacity(text.len() / 3);
+        self.encode_into(text, &mut out);
+        out
+    }
+
+    /// Appends the ids of `text` to `out`.
+    pub fn encode_into(&self, text: &str, out: &mut Vec<u32>) {
+        self.fast.bpe.encode_into(text, out)
+    }
+
+    /// tiktoken-rs's own encoding (the reference the fast one is checked against).
+    pub fn encode_reference(&self, text: &str) -> Vec<u32> {
+        self.core.encode_ordinary(text)
     }
 
     /// The bytes of `ids` (which may split a UTF-8 character between tokens).
     pub fn decode_bytes(&self, ids: &[u32]) -> Result<Vec<u8>> {
-        self.bpe
+        self.core
             .decode_bytes(ids)
             .map_err(|e| Error::Invalid(format!("{}: cannot decode: {e}", self.name)))
+    }
+
+    /// The bytes an ordinary id stands for; `None` for specials and unused ids.
+    pub fn bytes_of(&self, id: u32) -> Option<Vec<u8>> {
+        if is_special(self.name, id) {
+            return None;
+        }
+        self.core.decode_bytes(&[id]).ok()
     }
 
     /// The bytes one id stands for in text, for bits-per-byte. Specials (`<|endoftext|>`)
     /// and the unused ids stand for no text: 0 bytes, so a separator adds loss but no bytes,
     /// as in nanochat's bpb.
     pub fn token_bytes(&self, id: u32) -> usize {
-        if self.is_special(id) {
-            return 0;
-        }
-        self.bpe.decode_bytes(&[id]).map_or(0, |b| b.len())
+        self.bytes_of(id).map_or(0, |b| b.len())
     }
 
-    fn is_special(&self, id: u32) -> bool {
-        match self.name {
-            // ordinary ranks are 0..=199_997; 199_999 and 200_018 are specials
-            TokenizerName::O200kBase => id >= 199_998,
-            // ordinary ranks are 0..=100_255; specials from 100_257
-            TokenizerName::Cl100kBase => id >= 100_256,
-            TokenizerName::R50kBase => id >= 50_256,
-        }
+    /// [`Self::token_bytes`] of every id below `n_vocab`.
+    pub fn all_token_bytes(&self) -> Vec<u32> {
+        (0..self.name.n_vocab())
+            .map(|id| self.token_bytes(id) as u32)
+            .collect()
+    }
+
+    /// The single-byte token of each byte value (what byte fallback writes).
+    pub fn byte_tokens(&self) -> &[u32; 256] {
+        &self.fast.byte_tokens
     }
 }
 
-/// A vocabulary cut down to the ids a corpus uses, renumbered in their original order:
-/// compact id `i` is original id `original[i]`. Keeps the output head small enough for CPU
-/// training; the mapping is stored with the token store so ids can be turned back into text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Compaction {
-    original: Vec<u32>,
-}
-
-impl Compaction {
-    /// The compaction keeping exactly the ids that occur in `splits` (plus any `extra`, e.g.
-    /// the end-of-text separator).
-    pub fn from_ids<'a>(
-        n_vocab: u32,
-        splits: impl IntoIterator<Item = &'a [u32]>,
-        extra: &'a [u32],
-    ) -> Result<Self> {
-        let mut seen = vec![false; n_vocab as usize];
-        for ids in splits.into_iter().chain([extra]) {
-            for &id in ids {
-                let slot = seen.get_mut(id as usize).ok_or_else(|| {
-                    Error::Invalid(format!(
-                        "token id {id} is outside the vocabulary of {n_vocab}"
-                    ))
-                })?;
-                *slot = true;
-            }
-        }
-        let original = (0..n_vocab).filter(|&id| seen[id as usize]).collect();
-        Ok(Compaction { original })
-    }
-
-    /// A compaction from a stored mapping; the ids must be strictly increasing.
-    pub fn from_original_ids(original: Vec<u32>) -> Result<Self> {
-        if original.windows(2).any(|w| w[0] >= w[1]) {
-            return Err(Error::Invalid(
-                "compacted vocabulary mapping must be strictly increasing".into(),
-            ));
-        }
-        Ok(Compaction { original })
-    }
-
-    /// Size of the compacted vocabulary.
-    pub fn len(&self) -> usize {
-        self.original.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.original.is_empty()
-    }
-
-    /// Original id of each compact id.
-    pub fn original_ids(&self) -> &[u32] {
-        &self.original
-    }
-
-    /// The compact id of an original id, if the compaction kept it.
-    pub fn compact(&self, original: u32) -> Option<u32> {
-        self.original
-            .binary_search(&original)
-            .ok()
-            .map(|i| i as u32)
-    }
-
-    /// The original id of a compact id.
-    pub fn original(&self, compact: u32) -> Option<u32> {
-        self.original.get(compact as usize).copied()
-    }
-
-    /// Rewrites `ids` in place from original to compact ids.
-    pub fn compact_all(&self, ids: &mut [u32]) -> Result<()> {
-        for id in ids {
-            *id = self.compact(*id).ok_or_else(|| {
-                Error::Invalid(format!("token id {id} is not in the compacted vocabulary"))
-            })?;
-        }
-        Ok(())
+fn is_special(name: TokenizerName, id: u32) -> bool {
+    match name {
+        // ordinary ranks are 0..=199_997; 199_999 and 200_018 are specials
+        TokenizerName::O200kBase => id >= 199_998,
+        // ordinary ranks are 0..=100_255; specials from 100_257
+        TokenizerName::Cl100kBase => id >= 100_256,
+        TokenizerName::R50kBase => id >= 50_256,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn compaction_keeps_used_ids_in_original_order() {
-        let c = Compaction::from_ids(10, [&[7u32, 3, 7][..], &[1][..]], &[9]).unwrap();
-        assert_eq!(c.original_ids(), &[1, 3, 7, 9]);
-        assert_eq!(c.compact(7), Some(2));
-        assert_eq!(c.compact(4), None);
-        assert_eq!(c.original(3), Some(9));
-        let mut ids = vec![9, 1, 7];
-        c.compact_all(&mut ids).unwrap();
-        assert_eq!(ids, [3, 0, 2]);
-        assert!(c.compact_all(&mut [4]).is_err());
-    }
-
-    #[test]
-    fn compaction_rejects_out_of_range_and_unsorted() {
-        assert!(Compaction::from_ids(5, [&[5u32][..]], &[]).is_err());
-        assert!(Compaction::from_original_ids(vec![1, 1]).is_err());
-        assert!(Compaction::from_original_ids(vec![0, 2, 5]).is_ok());
-    }
 
     #[test]
     fn names_round_trip() {

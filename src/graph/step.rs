@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::config::plan::{Plan, PlannedCell};
+use crate::config::spec::Compact;
 use crate::{Error, Result};
 
 /// Hex digits kept of a step's hash: 40 bits, so a collision among 10^4 cells of one
@@ -146,8 +147,9 @@ pub fn step_id(kind: StepKind, config: &Value, input_ids: &[&str]) -> String {
 }
 
 impl Graph {
-    /// Builds the graph of a plan. Reads the corpus (to fingerprint it) and the analysis
-    /// spec (whose content is versioned into the analysis steps); writes nothing.
+    /// Builds the graph of a plan. Reads the corpus (to fingerprint it; file hashes are
+    /// cached in [`hash_cache`]) and the analysis spec (whose content is versioned into the
+    /// analysis steps); writes nothing else.
     pub fn build(plan: &Plan) -> Result<Graph> {
         let mut steps: Vec<Step> = Vec::with_capacity(plan.cells.len() + 7);
         let push = |steps: &mut Vec<Step>,
@@ -174,7 +176,7 @@ impl Graph {
             steps.len() - 1
         };
 
-        let fingerprint = corpus_fingerprint(&plan.corpus)?;
+        let fingerprint = corpus_fingerprint(&plan.corpus, Some(&hash_cache(plan)))?;
         let corpus = push(
             &mut steps,
             StepKind::Corpus,
@@ -192,9 +194,13 @@ impl Graph {
             format!(
                 "{}{}",
                 plan.tokenizer,
-                if plan.compact { " compact" } else { "" }
+                match plan.compact {
+                    Compact::Off => String::new(),
+                    Compact::Used => " compact".into(),
+                    Compact::Top(k) => format!(" compact {k}"),
+                }
             ),
-            json!({ "tokenizer": plan.tokenizer, "compact": plan.compact }),
+            tokens_config(plan),
             vec![corpus],
             None,
         );
@@ -305,6 +311,19 @@ impl Graph {
     }
 }
 
+/// The versioned config of the tokens step. Keys at their defaults are left out, so stores
+/// made before they existed keep their ids.
+pub fn tokens_config(plan: &Plan) -> Value {
+    let mut config = json!({ "tokenizer": plan.tokenizer, "compact": plan.compact });
+    if let Some(field) = &plan.text_field {
+        config["text_field"] = json!(field);
+    }
+    if let Some(max) = plan.max_tokens {
+        config["max_tokens"] = json!(max);
+    }
+    config
+}
+
 /// The versioned config of a cell: everything that changes what it trains. Fields that only
 /// matter for one arch or mode are included only there, so changing the generator leaves
 /// the dense cells alone and the isoparametric tolerance leaves iso-body cells alone. Fields
@@ -356,18 +375,14 @@ fn analysis_config(path: &Path) -> Result<Value> {
     serde_json::to_value(table).map_err(|e| Error::Invalid(format!("{}: {e}", path.display())))
 }
 
-/// sha256 over every corpus file's relative path and content hash, in split and name order.
-pub fn corpus_fingerprint(corpus: &Path) -> Result<String> {
-    let splits = crate::data::corpus::list_splits(corpus)?;
-    let mut h = Sha256::new();
-    for split in &splits {
-        for f in &split.files {
-            let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
-            let rel = f.strip_prefix(corpus).unwrap_or(f);
-            h.update(rel.to_string_lossy().as_bytes());
-            h.update([0]);
-            h.update(Sha256::digest(&bytes));
-        }
-    }
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
+/// sha256 over every corpus file's relative path and content hash, in reading order
+/// (src/data/corpus.rs); the content hashes are cached in `cache` by (path, size, mtime).
+pub fn corpus_fingerprint(corpus: &Path, cache: Option<&Path>) -> Result<String> {
+    let corpus = crate::data::Corpus::open(corpus)?;
+    corpus.fingerprint(&mut crate::data::corpus::HashCache::load(cache))
+}
+
+/// Where graph builds cache corpus file hashes: `runs/.file-sha256.json`.
+pub fn hash_cache(plan: &Plan) -> PathBuf {
+    plan.root.join("runs").join(".file-sha256.json")
 }

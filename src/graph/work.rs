@@ -13,6 +13,7 @@ use crate::config::cell::{
     CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, StudyKeys, TrainSpec,
 };
 use crate::config::plan::{Plan, PlannedCell};
+use crate::config::spec::Compact;
 use crate::graph::status::{Lease, State};
 use crate::graph::step::{Graph, StepKind};
 use crate::model::{self, DenseConfig, GeneratorConfig, count, sizing};
@@ -120,15 +121,19 @@ impl<'a> Ctx<'a> {
     }
 
     fn corpus(&self, dir: &Path) -> Result<String> {
-        let splits = crate::data::corpus::list_splits(&self.plan.corpus)?;
-        let files: usize = splits.iter().map(|s| s.files.len()).sum();
+        let corpus = crate::data::Corpus::open(&self.plan.corpus)?;
+        let splits = corpus.split_files();
         let manifest = serde_json::json!({
             "corpus": self.plan.corpus,
             "fingerprint": self.graph.steps[self.graph.one(StepKind::Corpus)].config["fingerprint"],
-            "splits": splits.iter().map(|s| serde_json::json!({"name": s.name, "files": s.files.len()})).collect::<Vec<_>>(),
+            "splits": splits.iter().map(|(name, files)| serde_json::json!({"name": name, "files": files})).collect::<Vec<_>>(),
         });
         crate::io::write_atomic(&dir.join("corpus.json"), manifest.to_string().as_bytes())?;
-        Ok(format!("{files} files in {} splits", splits.len()))
+        Ok(format!(
+            "{} files in {} splits",
+            corpus.files.len(),
+            splits.len()
+        ))
     }
 
     fn tokens(&self, dir: &Path, lease: &Lease) -> Result<String> {
@@ -140,9 +145,16 @@ impl<'a> Ctx<'a> {
         let opts = crate::data::PrepareOptions {
             tokenizer,
             compact: self.plan.compact,
-            progress: false,
+            text_field: self
+                .plan
+                .text_field
+                .clone()
+                .unwrap_or_else(|| "text".into()),
+            max_tokens: self.plan.max_tokens,
+            hash_cache: Some(crate::graph::step::hash_cache(self.plan)),
+            ..Default::default()
         };
-        let prepared = crate::data::prepare(&self.plan.corpus, &tmp, opts)?;
+        let prepared = crate::data::prepare(&self.plan.corpus, &tmp, &opts)?;
         if !lease.check() {
             let _ = std::fs::remove_dir_all(&tmp);
             return Err(Error::Graph("lease lost".into()));
@@ -318,10 +330,13 @@ pub fn setup(p: &Plan, vocab: Option<usize>) -> Setup {
             .unwrap_or(&p.corpus)
             .display(),
         p.tokenizer,
-        if p.compact {
-            " (compacted vocabulary)"
-        } else {
-            ""
+        match p.compact {
+            Compact::Off => String::new(),
+            Compact::Used => " (compacted vocabulary)".into(),
+            Compact::Top(k) => format!(
+                " (byte-fallback vocabulary of {k} ids: rarer tokens are written as bytes, so \
+                 compare by bits-per-byte and never fit across vocabularies)"
+            ),
         }
     ));
     let sizes: Vec<String> = {

@@ -1,5 +1,5 @@
 //! Plain article text from a MediaWiki XML dump, for the Wikipedia excerpt gensim ships in
-//! its wheel (corpus.md §3, "Wikipedia excerpt"): keep namespace-0 pages that are not
+//! its wheel: the dump read with quick-xml, then keep namespace-0 pages that are not
 //! redirects, and strip comments, references, templates, tables, file and category links,
 //! external-link URLs and bold/italic quotes, keeping link labels and running text.
 //!
@@ -14,36 +14,76 @@ pub struct Page {
     pub text: String,
 }
 
-/// The pages of a dump, in file order.
-pub fn pages(xml: &str) -> Vec<Page> {
+/// The pages of a dump, in file order: each `<page>`'s first `<title>`, `<ns>` and `<text>`
+/// (character and predefined entity references resolved).
+pub fn pages(xml: &str) -> Result<Vec<Page>, String> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
     let mut out = Vec::new();
-    let mut rest = xml;
-    while let Some(start) = rest.find("<page>") {
-        let after = &rest[start..];
-        let end = after
-            .find("</page>")
-            .map_or(after.len(), |e| e + "</page>".len());
-        let page = &after[..end];
-        rest = &after[end..];
-        let title = element(page, "title").map(unescape).unwrap_or_default();
-        let ns = element(page, "ns")
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap_or(-1);
-        let text = element(page, "text").map(unescape).unwrap_or_default();
-        out.push(Page { title, ns, text });
+    let mut page: Option<Page> = None;
+    // The element whose text is being collected, and whether it was seen already.
+    let mut field: Option<&'static str> = None;
+    let mut seen = [false; 3];
+    let mut buf = String::new();
+    loop {
+        let event = reader
+            .read_event()
+            .map_err(|e| format!("XML error at byte {}: {e}", reader.error_position()))?;
+        match event {
+            Event::Start(e) => match e.name().as_ref() {
+                b"page" => {
+                    page = Some(Page {
+                        title: String::new(),
+                        ns: -1,
+                        text: String::new(),
+                    });
+                    seen = [false; 3];
+                }
+                name => {
+                    field = match name {
+                        b"title" if !seen[0] => Some("title"),
+                        b"ns" if !seen[1] => Some("ns"),
+                        b"text" if !seen[2] => Some("text"),
+                        _ => None,
+                    };
+                    buf.clear();
+                }
+            },
+            Event::Empty(e) if e.name().as_ref() == b"text" => seen[2] = true,
+            Event::Text(t) if field.is_some() => {
+                buf.push_str(&t.decode().map_err(|e| e.to_string())?);
+            }
+            Event::CData(t) if field.is_some() => {
+                buf.push_str(&t.decode().map_err(|e| e.to_string())?);
+            }
+            Event::GeneralRef(r) if field.is_some() => {
+                let name = r.decode().map_err(|e| e.to_string())?;
+                match r.resolve_char_ref().map_err(|e| e.to_string())? {
+                    Some(c) => buf.push(c),
+                    None => match quick_xml::escape::resolve_predefined_entity(&name) {
+                        Some(s) => buf.push_str(s),
+                        None => return Err(format!("unknown entity &{name};")),
+                    },
+                }
+            }
+            Event::End(e) => match (e.name().as_ref(), field, page.as_mut()) {
+                (b"page", _, Some(_)) => out.extend(page.take()),
+                (name, Some(f), Some(p)) if name == f.as_bytes() => {
+                    let value = std::mem::take(&mut buf);
+                    match f {
+                        "title" => (p.title, seen[0]) = (value, true),
+                        "ns" => (p.ns, seen[1]) = (value.trim().parse().unwrap_or(-1), true),
+                        _ => (p.text, seen[2]) = (value, true),
+                    }
+                    field = None;
+                }
+                _ => {}
+            },
+            Event::Eof => break,
+            _ => {}
+        }
     }
-    out
-}
-
-/// The content of the first `<name ...>...</name>` in `xml` (empty for `<name ... />`).
-fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
-    let open = xml.find(&format!("<{name}"))?;
-    let tag_end = open + xml[open..].find('>')?;
-    if xml[..tag_end].ends_with('/') {
-        return Some("");
-    }
-    let body = &xml[tag_end + 1..];
-    Some(&body[..body.find(&format!("</{name}>"))?])
+    Ok(out)
 }
 
 /// Whether a page is an article worth keeping: main namespace, not a redirect.
@@ -379,7 +419,7 @@ mod tests {
                    <revision><text xml:space=\"preserve\">'''A''' &lt;b&gt;</text></revision></page>\
                    <page><title>R</title><ns>0</ns><text>#REDIRECT [[A]]</text></page>\
                    <page><title>W</title><ns>4</ns><text /></page></mediawiki>";
-        let p = pages(xml);
+        let p = pages(xml).unwrap();
         assert_eq!(p.len(), 3);
         assert_eq!(
             (p[0].title.as_str(), p[0].ns, p[0].text.as_str()),

@@ -1,6 +1,6 @@
 //! Just enough of R's serialization format to read character vectors out of an R package's
 //! lazy-load database (`data/Rdata.rdx` + `Rdata.rdb`), which is how Debian's
-//! `r-cran-janeaustenr` ships Jane Austen's novels (corpus.md §3, "R lazy-load").
+//! `r-cran-janeaustenr` ships Jane Austen's novels (the format R Internals, "Serialization Formats", describes).
 //!
 //! The `.rdx` is a gzip'd serialization of `list(variables = <named list of (offset,
 //! length)>, references, compressed)`; each `.rdb` entry at (offset, length) is a 4-byte

