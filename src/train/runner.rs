@@ -437,6 +437,23 @@ where
         }
     };
 
+    if task.progress != Progress::Quiet {
+        // What is trained, in the units a scaling study compares: every log says the tokens
+        // actually trained and their ratio to the parameters.
+        eprintln!(
+            "{}: {} ({}), {} total parameters ({} non-embedding), {} training tokens = {:.2} tokens per parameter, {} steps of {} tokens, peak lr {:.3e}",
+            cell.run_id,
+            cell.arch,
+            cell.mode,
+            count.params.total,
+            count.params.nonembed(),
+            t.tokens,
+            t.tokens as f64 / count.params.total as f64,
+            total_steps,
+            t.batch_tokens,
+            t.lr
+        );
+    }
     let mut reporter = Reporter::new(task.progress, cell, total_steps, state.step);
     let mut metrics = std::fs::OpenOptions::new()
         .create(true)
