@@ -2,7 +2,8 @@
 //! rotary positions, causal self-attention, the SwiGLU feed-forward, the pre-norm block and
 //! the stack of blocks with its final norm. Owns everything between the input embedding (a
 //! table or the LEV generator) and the output head, so that "same body" in the iso-body
-//! comparison means the same code.
+//! comparison means the same code. Every block computes in its input's float type (weights
+//! cast at use), which is how mixed precision reaches the body (`super::precision`).
 
 use burn::config::Config;
 use burn::module::{Initializer, Module};
@@ -11,9 +12,35 @@ use burn::tensor::activation::silu;
 use burn::tensor::backend::Backend;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::module::linear;
+use burn::tensor::{DType, Tensor, TensorData};
 
+use super::precision::cast_to;
 use crate::error::{Error, Result};
+
+/// `l(x)` computed in x's float type: the weight is cast to it when the types differ (mixed
+/// precision, `super::precision`); in f32 this is burn's own `Linear::forward`.
+fn apply_linear<B: Backend, const D: usize>(l: &Linear<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    let w = l.weight.val();
+    if w.dtype() == x.dtype() {
+        return l.forward(x);
+    }
+    let dtype = x.dtype();
+    let b = l.bias.as_ref().map(|b| cast_to(b.val(), dtype));
+    linear(x, cast_to(w, dtype), b)
+}
+
+/// RMSNorm in x's float type: burn's `RmsNorm::forward` (statistics in f32) when the types
+/// agree, else the same computation with the scale cast to x's type.
+fn apply_rms_norm<B: Backend, const D: usize>(n: &RmsNorm<B>, x: Tensor<B, D>) -> Tensor<B, D> {
+    let gamma = n.gamma.val();
+    let dtype = x.dtype();
+    if gamma.dtype() == dtype {
+        return n.forward(x);
+    }
+    let rms = (cast_to(x.clone(), DType::F32).square().mean_dim(D - 1) + n.epsilon).sqrt();
+    (x / cast_to(rms, dtype)) * cast_to(gamma, dtype).unsqueeze()
+}
 
 /// The default feed-forward width: 8/3 · d (SwiGLU keeps the parameters of a 4·d GELU MLP),
 /// rounded up to a multiple of 64.
@@ -109,7 +136,7 @@ impl<B: Backend> Body<B> {
         for block in &self.blocks {
             x = block.forward(x, &self.rope);
         }
-        self.norm.forward(x)
+        apply_rms_norm(&self.norm, x)
     }
 }
 
@@ -151,8 +178,9 @@ impl<B: Backend> Rope<B> {
             t <= self.cos.dims()[0],
             "sequence {t} longer than the RoPE table"
         );
-        let cos = self.cos.clone().narrow(0, 0, t).unsqueeze::<4>();
-        let sin = self.sin.clone().narrow(0, 0, t).unsqueeze::<4>();
+        let dtype = x.dtype();
+        let cos = cast_to(self.cos.clone().narrow(0, 0, t), dtype).unsqueeze::<4>();
+        let sin = cast_to(self.sin.clone().narrow(0, 0, t), dtype).unsqueeze::<4>();
         let x1 = x.clone().narrow(3, 0, half);
         let x2 = x.narrow(3, half, half);
         let r1 = x1.clone() * cos.clone() - x2.clone() * sin.clone();
@@ -230,8 +258,8 @@ pub struct Block<B: Backend> {
 
 impl<B: Backend> Block<B> {
     pub fn forward(&self, x: Tensor<B, 3>, rope: &Rope<B>) -> Tensor<B, 3> {
-        let x = x.clone() + self.attention(self.attn_norm.forward(x), rope);
-        let h = self.ffn_norm.forward(x.clone());
+        let x = x.clone() + self.attention(apply_rms_norm(&self.attn_norm, x), rope);
+        let h = apply_rms_norm(&self.ffn_norm, x.clone());
         x + self.swiglu(h)
     }
 
@@ -240,9 +268,7 @@ impl<B: Backend> Block<B> {
         let [b, t, d] = x.dims();
         let h = self.n_heads;
         let hd = d / h;
-        let qkv = self
-            .qkv
-            .forward(x)
+        let qkv = apply_linear(&self.qkv, x)
             .reshape([b, t, 3 * h, hd])
             .swap_dims(1, 2);
         let q = rope.forward(qkv.clone().narrow(1, 0, h));
@@ -253,15 +279,15 @@ impl<B: Backend> Block<B> {
             ..Default::default()
         };
         let a = attention(q, k, v, None, None, opts);
-        self.out.forward(a.swap_dims(1, 2).reshape([b, t, d]))
+        apply_linear(&self.out, a.swap_dims(1, 2).reshape([b, t, d]))
     }
 
     /// SwiGLU (Shazeer 2020): W2 (silu(W1 x) ⊙ W3 x).
     fn swiglu(&self, x: Tensor<B, 3>) -> Tensor<B, 3> {
-        let gu = self.gate_up.forward(x);
+        let gu = apply_linear(&self.gate_up, x);
         let gate = gu.clone().narrow(2, 0, self.d_ff);
         let up = gu.narrow(2, self.d_ff, self.d_ff);
-        self.down.forward(silu(gate) * up)
+        apply_linear(&self.down, silu(gate) * up)
     }
 }
 

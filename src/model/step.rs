@@ -1,6 +1,12 @@
-//! A minimal language-model training step: next-token cross-entropy (fused with the output
-//! head, [`fused_head_loss`]), backward, global gradient-norm clipping and an AdamW update. The benchmark and the overfit tests use it;
-//! the training loop proper (schedules, checkpoints, evaluation) belongs in `train`.
+//! The pieces of a language-model training step: next-token cross-entropy fused with the
+//! output head ([`fused_head_loss`]), backward, global gradient-norm clipping and an AdamW
+//! update, plus [`train_step`] and a phase-timed [`timed_train_step`] for the benchmark and the
+//! overfit tests. The training loop proper (schedules, checkpoints, evaluation) is `train`'s.
+//!
+//! Nothing here reads a value back to the host: the loss and the gradient norm stay on the
+//! device as one-element tensors, and clipping scales by min(1, max/‖g‖) computed there, so
+//! an asynchronous backend (CUDA) is never made to wait inside a step. The caller reads them
+//! when it logs.
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
@@ -11,7 +17,11 @@ use burn::tensor::{Int, Tensor};
 use burn::module::ParamId;
 use burn::tensor::IndexingUpdateOp;
 
-use super::{Head, LanguageModel};
+use burn::tensor::{DType, ElementConversion};
+
+use super::precision::cast_to;
+use super::{Head, LanguageModel, TokenBatch};
+use crate::error::Result;
 
 /// Mean next-token cross-entropy in nats: logits `[b, t, V]`, targets `[b, t]`.
 pub fn lm_loss<B: Backend>(logits: Tensor<B, 3>, targets: Tensor<B, 2, Int>) -> Tensor<B, 1> {
@@ -75,44 +85,53 @@ impl<B: AutodiffBackend> ModuleVisitor<B> for SquaredNorm<'_, B> {
     }
 }
 
-/// Scales every gradient by a common factor.
+/// Scales every gradient by a common one-element factor (on the device).
 struct Scale<'a, B: AutodiffBackend> {
     grads: &'a mut GradientsParams,
-    factor: f64,
-    _b: std::marker::PhantomData<B>,
+    factor: Tensor<B::InnerBackend, 1>,
 }
 
 impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_, B> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
         if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-            self.grads
-                .register::<B::InnerBackend, D>(param.id, g * self.factor);
+            let f = self.factor.clone().reshape([1; D]);
+            self.grads.register::<B::InnerBackend, D>(param.id, g * f);
         }
     }
 }
 
-/// Rescales `grads` so that their global L2 norm is at most `max_norm`; returns the norm before
-/// clipping. burn's own clipping is per tensor (burn_api.md §5), hence this.
+/// Global L2 norm of `grads` over the parameters of `model`, as a one-element tensor (zero
+/// when there are none).
+pub fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
+    model: &M,
+    grads: &GradientsParams,
+    device: &B::Device,
+) -> Tensor<B::InnerBackend, 1> {
+    let mut sq = SquaredNorm::<B> { grads, sum: None };
+    model.visit(&mut sq);
+    sq.sum
+        .unwrap_or_else(|| Tensor::zeros([1], device))
+        .sqrt()
+}
+
+/// Rescales `grads` so that their global L2 norm is at most `max_norm` (PyTorch's
+/// `clip_grad_norm_`: factor min(1, max / (‖g‖ + 1e-6))); returns the norm before clipping,
+/// on the device. burn's own clipping is per tensor (burn_api.md §5), hence this. The factor
+/// is applied to every gradient without looking at it on the host: a multiply per
+/// parameter instead of a sync. An infinite `max_norm` only measures.
 pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
     model: &M,
     grads: &mut GradientsParams,
     max_norm: f64,
-) -> f64 {
-    let mut sq = SquaredNorm::<B> { grads, sum: None };
-    model.visit(&mut sq);
-    let norm = sq.sum.map_or(0.0, |s| s.into_scalar().elem::<f64>().sqrt());
-    if norm > max_norm {
-        let mut scale = Scale::<B> {
-            grads,
-            factor: max_norm / (norm + 1e-6),
-            _b: Default::default(),
-        };
-        model.visit(&mut scale);
+    device: &B::Device,
+) -> Tensor<B::InnerBackend, 1> {
+    let norm = global_norm::<B, M>(model, grads, device);
+    if max_norm.is_finite() {
+        let factor = (norm.clone() + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+        model.visit(&mut Scale::<B> { grads, factor });
     }
     norm
 }
-
-use burn::tensor::ElementConversion;
 
 /// The head and the cross-entropy fused, with the gradient written by hand.
 ///
@@ -123,8 +142,8 @@ use burn::tensor::ElementConversion;
 /// G = (softmax(z) − onehot) / N is formed once, giving ∂W = hᵀG and ∂h = G Wᵀ. The body
 /// receives ∂h through the surrogate Σ h ⊙ ∂h (its gradient with respect to h is ∂h).
 pub struct FusedLoss<B: AutodiffBackend> {
-    /// Mean next-token cross-entropy (nats).
-    pub loss: f64,
+    /// Mean next-token cross-entropy (nats), one element on the device.
+    pub loss: Tensor<B::InnerBackend, 1>,
     /// Backpropagate this: its gradient reaches every parameter below the head.
     pub surrogate: Tensor<B, 1>,
     /// The head weight's id and gradient, in the parameter's own layout.
@@ -141,7 +160,10 @@ pub fn fused_head_loss<B: AutodiffBackend>(
     let n = b * t;
     let hidden = hidden.reshape([n, d]);
     let h = hidden.clone().inner();
-    let w = head.weight().inner(); // [d, V]
+    // Matmuls in the hidden states' type (a half type under mixed precision), statistics and
+    // gradients of the loss in f32, the head's gradient back in its parameter's f32.
+    let compute = h.dtype();
+    let w = cast_to(head.weight().inner(), compute); // [d, V]
     let v = w.dims()[1];
     let targets = targets.inner().reshape([n, 1]);
     let chunk = (chunk_elems / v.max(1)).clamp(1, n);
@@ -155,7 +177,7 @@ pub fn fused_head_loss<B: AutodiffBackend>(
         let len = chunk.min(n - start);
         let hc = h.clone().narrow(0, start, len);
         let tc = targets.clone().narrow(0, start, len);
-        let z = hc.clone().matmul(w.clone());
+        let z = cast_to(hc.clone().matmul(w.clone()), DType::F32);
         let picked = z.clone().gather(1, tc.clone());
         let max = z.clone().max_dim(1);
         let e = (z - max.clone()).exp();
@@ -168,7 +190,8 @@ pub fn fused_head_loss<B: AutodiffBackend>(
         });
         let minus = Tensor::<B::InnerBackend, 2>::full([len, 1], -scale, &device);
         let g = (e / (sum * (1.0 / scale))).scatter(1, tc, minus, IndexingUpdateOp::Add);
-        let gw = hc.transpose().matmul(g.clone());
+        let g = cast_to(g, compute);
+        let gw = cast_to(hc.transpose().matmul(g.clone()), DType::F32);
         grad_w = Some(match grad_w.take() {
             Some(acc) => acc + gw,
             None => gw,
@@ -183,29 +206,35 @@ pub fn fused_head_loss<B: AutodiffBackend>(
         Head::Tied(p) => (p.id, grad_w.transpose()),
     };
     FusedLoss {
-        loss: loss_sum
-            .expect("at least one token")
-            .into_scalar()
-            .elem::<f64>()
-            * scale,
+        loss: loss_sum.expect("at least one token") * scale,
         surrogate: (hidden * grad_h).sum(),
         head_grad: (id, grad),
     }
 }
 
-/// Forward and backward through [`fused_head_loss`]: the loss and the gradients of every
-/// parameter, the head's included (added to the table's own gradient when tied).
+/// Forward and backward through [`fused_head_loss`]: the loss (on the device) and the
+/// gradients of every parameter, the head's included (added to the table's own gradient when
+/// tied). An id outside the vocabulary is an error.
 pub fn loss_and_grads<B, M>(
     model: &M,
-    inputs: Tensor<B, 2, Int>,
+    inputs: &TokenBatch<B>,
     targets: Tensor<B, 2, Int>,
     chunk_elems: usize,
-) -> (f64, GradientsParams)
+) -> Result<(Tensor<B::InnerBackend, 1>, GradientsParams)>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + LanguageModel<B>,
 {
-    let fused = fused_head_loss(model.hidden(inputs), model.head(), targets, chunk_elems);
+    let fused = fused_head_loss(model.hidden(inputs)?, model.head(), targets, chunk_elems);
+    Ok((fused.loss.clone(), backward_fused(model, fused)))
+}
+
+/// The gradients of the fused loss: the body's by autodiff, the head's written in.
+fn backward_fused<B, M>(model: &M, fused: FusedLoss<B>) -> GradientsParams
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+{
     let mut grads = GradientsParams::from_grads(fused.surrogate.backward(), model);
     let (id, g) = fused.head_grad;
     let g = match grads.remove::<B::InnerBackend, 2>(id) {
@@ -213,27 +242,28 @@ where
         None => g,
     };
     grads.register::<B::InnerBackend, 2>(id, g);
-    (fused.loss, grads)
+    grads
 }
 
-/// One training step on `(inputs, targets)`; returns the updated model and the loss before it.
+/// One training step on `(inputs, targets)`; returns the updated model and the loss before it
+/// (on the device).
 pub fn train_step<B, M, O>(
     model: M,
     optim: &mut O,
     settings: &StepSettings,
-    inputs: Tensor<B, 2, Int>,
+    inputs: &TokenBatch<B>,
     targets: Tensor<B, 2, Int>,
-) -> (M, f64)
+) -> Result<(M, Tensor<B::InnerBackend, 1>)>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + LanguageModel<B>,
     O: Optimizer<M, B>,
 {
-    let (value, mut grads) = loss_and_grads(&model, inputs, targets, settings.head_chunk_elems);
+    let (loss, mut grads) = loss_and_grads(&model, inputs, targets, settings.head_chunk_elems)?;
     if let Some(max) = settings.clip_norm {
-        clip_global_norm::<B, M>(&model, &mut grads, max);
+        clip_global_norm::<B, M>(&model, &mut grads, max, &inputs.tensor().device());
     }
-    (optim.step(settings.lr, model, grads), value)
+    Ok((optim.step(settings.lr, model, grads), loss))
 }
 
 /// Wall time of the phases of one training step, in seconds.
@@ -261,42 +291,36 @@ impl StepTiming {
 }
 
 /// [`train_step`] with each phase timed; the backend is synchronised at each boundary so that
-/// asynchronous backends (CUDA) are timed correctly too.
+/// asynchronous backends (CUDA) are timed correctly too (a benchmark's syncs, not the loop's).
 pub fn timed_train_step<B, M, O>(
     model: M,
     optim: &mut O,
     settings: &StepSettings,
-    inputs: Tensor<B, 2, Int>,
+    inputs: &TokenBatch<B>,
     targets: Tensor<B, 2, Int>,
-) -> (M, f64, StepTiming)
+) -> Result<(M, f64, StepTiming)>
 where
     B: AutodiffBackend,
     M: AutodiffModule<B> + LanguageModel<B>,
     O: Optimizer<M, B>,
 {
-    let device = inputs.device();
+    let device = inputs.tensor().device();
     let sync = || B::sync(&device).expect("backend sync");
     let t0 = std::time::Instant::now();
     let fused = fused_head_loss(
-        model.hidden(inputs),
+        model.hidden(inputs)?,
         model.head(),
         targets,
         settings.head_chunk_elems,
     );
     sync();
     let t1 = std::time::Instant::now();
-    let mut grads = GradientsParams::from_grads(fused.surrogate.backward(), &model);
-    let (id, g) = fused.head_grad;
-    let g = match grads.remove::<B::InnerBackend, 2>(id) {
-        Some(existing) => existing + g,
-        None => g,
-    };
-    grads.register::<B::InnerBackend, 2>(id, g);
-    let value = fused.loss;
+    let loss = fused.loss.clone();
+    let mut grads = backward_fused(&model, fused);
     sync();
     let t2 = std::time::Instant::now();
     if let Some(max) = settings.clip_norm {
-        clip_global_norm::<B, M>(&model, &mut grads, max);
+        clip_global_norm::<B, M>(&model, &mut grads, max, &device);
     }
     let model = optim.step(settings.lr, model, grads);
     sync();
@@ -306,5 +330,10 @@ where
         backward: (t2 - t1).as_secs_f64(),
         update: (t3 - t2).as_secs_f64(),
     };
-    (model, value, timing)
+    Ok((model, read_scalar(loss), timing))
+}
+
+/// Reads a one-element tensor back to the host (a sync on CUDA: call it when logging).
+pub fn read_scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
+    t.into_scalar().elem::<f64>()
 }

@@ -29,6 +29,8 @@ pub struct CellSummary {
     pub status: String,
     pub tokens_per_s: f64,
     pub wall_s: f64,
+    /// Model FLOPs utilisation of the final row (NaN without `[device] peak_tflops`).
+    pub mfu: f64,
 }
 
 impl CellSummary {
@@ -218,6 +220,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             status: r.status.clone(),
             tokens_per_s: r.tokens_per_s,
             wall_s: r.wall_s,
+            mfu: r.mfu,
         })
         .collect();
     let mut left_out = Vec::new();

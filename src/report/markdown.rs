@@ -316,6 +316,7 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
             "reference tokens/s",
             "variant tokens/s",
             "variant overhead",
+            "paper's overhead",
         ]));
         for (body, r, v) in &a.throughput {
             out.push_str(&row(&[
@@ -323,9 +324,20 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
                 format!("{r:.0}"),
                 format!("{v:.0}"),
                 pct(r / v - 1.0),
+                // Batley & Saha report 23-51% step-time overhead for the v2 generator on GPUs.
+                "23-51%".into(),
             ]));
         }
         out.push('\n');
+        let mfu: Vec<String> = a
+            .cells
+            .iter()
+            .filter(|c| c.mfu.is_finite())
+            .map(|c| format!("`{}` {:.1}%", c.run_id, 100.0 * c.mfu))
+            .collect();
+        if !mfu.is_empty() {
+            let _ = writeln!(out, "MFU against `[device] peak_tflops`: {}.\n", mfu.join(", "));
+        }
     }
 
     out.push_str("## Against the paper\n\n");

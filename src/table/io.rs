@@ -7,7 +7,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
-use super::schema::{COLUMNS, ColumnType, ResultRow, rows_to_frame};
+use super::schema::{COLUMNS, ColumnType, OPTIONAL_COLUMNS, ResultRow, rows_to_frame};
 use crate::{Error, Result};
 
 #[derive(Clone, Copy)]
@@ -132,7 +132,7 @@ enum Values {
 }
 
 /// Reads a results table into typed rows. Every missing or mistyped column is named in one
-/// error, not only the first.
+/// error, not only the first; a missing optional column ([`OPTIONAL_COLUMNS`]) reads as NaN.
 pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
     let df = read_frame(path)?;
     let present: Vec<String> = df
@@ -145,12 +145,17 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
         .map(|(n, _)| *n)
         .filter(|n| !present.iter().any(|p| p == n))
         .collect();
+    let (absent_optional, missing): (Vec<&str>, Vec<&str>) =
+        missing.into_iter().partition(|n| OPTIONAL_COLUMNS.contains(n));
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!("missing columns: {}", missing.join(", ")));
     }
     let mut columns = std::collections::HashMap::new();
-    for &(name, ty) in COLUMNS.iter().filter(|(n, _)| !missing.contains(n)) {
+    for &(name, ty) in COLUMNS
+        .iter()
+        .filter(|(n, _)| !missing.contains(n) && !absent_optional.contains(n))
+    {
         let values = match ty {
             ColumnType::Str => str_column(&df, name).map(Values::Str),
             ColumnType::Int => i64_column(&df, name).map(Values::Int),
@@ -186,6 +191,9 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
     };
     // Floats may be empty (a diverged run has no loss): they read as NaN, never as a number.
     let f = |name: &str, row: usize| -> f64 {
+        if absent_optional.contains(&name) {
+            return f64::NAN;
+        }
         match &columns[name] {
             Values::Float(v) => v[row].unwrap_or(f64::NAN),
             _ => unreachable!("typed by COLUMNS"),
@@ -223,6 +231,8 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
                 git_commit: s("git_commit", r).unwrap_or_default(),
                 config_hash: s("config_hash", r)?,
                 created_at: s("created_at", r).unwrap_or_default(),
+                flops_per_token: f("flops_per_token", r),
+                mfu: f("mfu", r),
             })
         })
         .collect()

@@ -52,7 +52,13 @@ pub const COLUMNS: &[(&str, ColumnType)] = &[
     ("git_commit", ColumnType::Str),
     ("config_hash", ColumnType::Str),
     ("created_at", ColumnType::Str),
+    // Utilisation (added later: older tables lack them and read as NaN, see OPTIONAL_COLUMNS).
+    ("flops_per_token", ColumnType::Float),
+    ("mfu", ColumnType::Float),
 ];
+
+/// Columns a table written before they existed may lack; each then reads as NaN (unknown).
+pub const OPTIONAL_COLUMNS: &[&str] = &["flops_per_token", "mfu"];
 
 /// One row of the results table. `bucket_loss` is a JSON array of per-frequency-bucket mean
 /// losses (nats/token), so CSV and parquet hold the same text.
@@ -93,6 +99,18 @@ pub struct ResultRow {
     pub git_commit: String,
     pub config_hash: String,
     pub created_at: String,
+    /// Training FLOPs per token: 3 x the model's forward FLOPs per token (weights and
+    /// attention, as `ladder count`), the convention of the `flops` column.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub flops_per_token: f64,
+    /// Model FLOPs utilisation: tokens_per_s x flops_per_token / (`[device] peak_tflops` x
+    /// 10^12); NaN when no peak was given.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub mfu: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// JSON has no NaN: serde_json writes it as `null`, so `null` reads back as NaN (a diverged
@@ -119,7 +137,7 @@ pub fn rows_to_frame(rows: &[ResultRow]) -> DataFrame {
         run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at;
         n_params, n_embed_in, n_embed_out, n_nonembed, d_model, n_layers, n_heads, d_ff, vocab,
         seq_len, tokens, step, batch_tokens, seed;
-        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s);
+        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, flops_per_token, mfu);
     let df = DataFrame::new(rows.len(), cols).expect("columns have the rows' length");
     let order: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
     df.select(order).expect("every schema column was built")
