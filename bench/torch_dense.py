@@ -58,9 +58,9 @@ def step():
     opt.zero_grad(set_to_none=True); loss.backward(); torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0); opt.step()
     return loss.item()
 for _ in range(a.warmup): step()
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 for _ in range(a.steps): step()
-dt = time.perf_counter() - t0
+dt, cpu = time.perf_counter() - t0, time.process_time() - c0
 tps = a.steps * a.batch * a.seq / dt
 flops = 6 * n * tps + 12 * a.layers * a.d * a.seq * tps  # incl. attention (approx)
-print(f"params={n} tokens/s={tps:.0f} GFLOP/s={flops/1e9:.1f}")
+print(f"params={n} tokens/s={tps:.0f} GFLOP/s={flops/1e9:.1f} tokens/cpu-s={a.steps * a.batch * a.seq / cpu:.0f}")

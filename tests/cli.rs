@@ -253,3 +253,95 @@ fn usage_errors_exit_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("xyz"));
     assert_eq!(ladder(&["--help"]).status.code(), Some(0));
 }
+
+#[test]
+fn bench_train_interleaves_runs_and_reports_medians() {
+    let out = ladder(&[
+        "bench",
+        "train",
+        "--vocab",
+        "64",
+        "--configs",
+        "16x1x2",
+        "--seq",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--runs",
+        "2",
+        "--no-peer",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["config"]["n_heads"], 2);
+    assert_eq!(r["config"]["vocab"], 64);
+    assert_eq!(r["rounds"].as_array().unwrap().len(), 2);
+    for arch in ["dense", "leviathan"] {
+        let s = &r["summary"][format!("{arch}_tokens_per_s")];
+        assert_eq!(s["runs"], 2, "{arch}: {s}");
+        assert!(s["min"].as_f64().unwrap() <= s["median"].as_f64().unwrap());
+        assert!(s["median"].as_f64().unwrap() <= s["max"].as_f64().unwrap());
+    }
+    assert!(r["summary"]["dense_vs_peer"].is_null());
+    assert!(v["peer_note"].as_str().unwrap().contains("--no-peer"));
+    // A backend this build lacks, and a missing peer interpreter.
+    assert_one_line_error(
+        &ladder(&[
+            "bench",
+            "train",
+            "--backend",
+            "ndarray",
+            "--configs",
+            "16x1",
+            "--vocab",
+            "64",
+        ]),
+        &["--features ndarray"],
+    );
+    let out = ladder(&[
+        "bench",
+        "train",
+        "--vocab",
+        "64",
+        "--configs",
+        "16x1x2",
+        "--seq",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--runs",
+        "1",
+        "--arches",
+        "dense",
+        "--python",
+        "/nonexistent/python",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["peer_note"]
+            .as_str()
+            .unwrap()
+            .contains("cannot run /nonexistent/python")
+    );
+    assert!(v["results"][0]["rounds"][0]["leviathan"].is_null());
+}

@@ -624,10 +624,8 @@ fn cuda_cells_run_one_per_visible_gpu() {
     // its own GPU, no GPU shared by two running cells. The fake trainer records its
     // CUDA_VISIBLE_DEVICES, holds a per-GPU lock while it runs, and trains the cell on the
     // CPU (this build has no CUDA).
-    let text = spec(&[(16, 1), (24, 1), (32, 1)], 128).replace(
-        "[train]\n",
-        "[train]\ndevice = \"cuda\"\n",
-    );
+    let text = spec(&[(16, 1), (24, 1), (32, 1)], 128)
+        .replace("[train]\n", "[train]\ndevice = \"cuda\"\n");
     let e = Exp::new(&text);
     let fake = e.root.join("fake-ladder.sh");
     std::fs::write(
@@ -656,12 +654,23 @@ fn cuda_cells_run_one_per_visible_gpu() {
     let mut gpus: Vec<String> = e
         .steps("train")
         .iter()
-        .map(|c| std::fs::read_to_string(c.join("gpu")).unwrap().trim().to_string())
+        .map(|c| {
+            std::fs::read_to_string(c.join("gpu"))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
         .collect();
     gpus.sort();
     assert_eq!(gpus.len(), 3);
-    assert!(gpus.iter().all(|g| ["3", "5", "7"].contains(&g.as_str())), "{gpus:?}");
-    assert!(!e.root.join("clash").exists(), "a GPU was given to two running cells");
+    assert!(
+        gpus.iter().all(|g| ["3", "5", "7"].contains(&g.as_str())),
+        "{gpus:?}"
+    );
+    assert!(
+        !e.root.join("clash").exists(),
+        "a GPU was given to two running cells"
+    );
     // CUDA stops reading the list at the first invalid entry, and so does the executor.
     assert_eq!(
         ladder::graph::work::parse_visible_devices("0, 1,-1,2"),

@@ -526,11 +526,21 @@ gres = "gpu:h100:1"
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let jobs: Vec<&str> = submitted.split("----\n").filter(|j| !j.is_empty()).collect();
-    assert_eq!(jobs.len(), 2, "the cells' array and the analysis job: {submitted}");
+    let jobs: Vec<&str> = submitted
+        .split("----\n")
+        .filter(|j| !j.is_empty())
+        .collect();
+    assert_eq!(
+        jobs.len(),
+        2,
+        "the cells' array and the analysis job: {submitted}"
+    );
     let array = jobs[0];
     assert!(array.lines().any(|l| l == "--gres=gpu:h100:1"), "{array}");
-    assert!(array.lines().any(|l| l.starts_with("--array=0-0")), "{array}");
+    assert!(
+        array.lines().any(|l| l.starts_with("--array=0-0")),
+        "{array}"
+    );
     // The array task's script runs the cell's step; the GPU comes from Slurm's own
     // CUDA_VISIBLE_DEVICES, which the trainer leaves alone.
     let script = array.lines().last().unwrap();

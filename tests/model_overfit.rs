@@ -4,8 +4,8 @@
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::{Int, Tensor, TensorData};
-use ladder::model::step::{StepSettings, train_step};
 use ladder::model::step::read_scalar;
+use ladder::model::step::{StepSettings, train_step};
 use ladder::model::{
     BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, TokenBatch,
 };

@@ -140,8 +140,8 @@ fn an_id_outside_the_vocabulary_is_an_error_not_a_panic() {
     let e = g.forward_host(&[3, -1], [1, 2], &dev).unwrap_err();
     assert!(e.to_string().contains("token id -1"), "{e}");
     // A batch made for a larger vocabulary is refused by the smaller model.
-    let model = LeviathanConfig::new(body(), GeneratorConfig::new(50, 16).with_d_seed(6))
-        .init::<B>(&dev);
+    let model =
+        LeviathanConfig::new(body(), GeneratorConfig::new(50, 16).with_d_seed(6)).init::<B>(&dev);
     let ids = TokenBatch::<B>::new(vec![0, 60], [1, 2], 100, &dev).unwrap();
     assert!(model.hidden(&ids).is_err());
     let dense = DenseConfig::new(50, body()).init::<B>(&dev);
@@ -166,12 +166,24 @@ fn global_clipping_scales_to_the_limit_on_the_device() {
     let dev = Default::default();
     // A limit above the norm leaves the gradients as they are.
     let (_, mut same) = loss_and_grads(&model, &inputs, targets.clone(), 1 << 25).unwrap();
-    let reported = read_scalar(clip_global_norm::<B, _>(&model, &mut same, 10.0 * before, &dev));
-    assert!((reported - before).abs() < 1e-4 * before, "{reported} vs {before}");
+    let reported = read_scalar(clip_global_norm::<B, _>(
+        &model,
+        &mut same,
+        10.0 * before,
+        &dev,
+    ));
+    assert!(
+        (reported - before).abs() < 1e-4 * before,
+        "{reported} vs {before}"
+    );
     assert!((norm(&same) - before).abs() < 1e-4 * before);
     // A limit below it scales the global norm down to the limit.
     let mut clipped = grads;
     let limit = before / 4.0;
     clip_global_norm::<B, _>(&model, &mut clipped, limit, &dev);
-    assert!((norm(&clipped) - limit).abs() < 1e-3 * limit, "{} vs {limit}", norm(&clipped));
+    assert!(
+        (norm(&clipped) - limit).abs() < 1e-3 * limit,
+        "{} vs {limit}",
+        norm(&clipped)
+    );
 }

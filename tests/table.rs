@@ -128,6 +128,12 @@ fn a_table_written_before_the_utilisation_columns_still_loads() {
         .join("reports/cpu-reference/table.parquet");
     let rows = table::read_rows(&old).unwrap();
     assert!(!rows.is_empty());
-    assert!(rows.iter().all(|r| r.flops_per_token.is_nan() && r.mfu.is_nan()));
-    assert!(rows.iter().all(|r| r.val_loss.is_finite() || r.status != "succeeded"));
+    assert!(
+        rows.iter()
+            .all(|r| r.flops_per_token.is_nan() && r.mfu.is_nan())
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.val_loss.is_finite() || r.status != "succeeded")
+    );
 }

@@ -260,11 +260,18 @@ fn an_absurd_learning_rate_diverges() {
         .nth(1)
         .and_then(|t| t.trim().parse().ok())
         .unwrap_or_else(|| panic!("{msg}"));
-    assert!(at <= read && read - at < ladder::train::runner::READ_EVERY, "{msg}");
+    assert!(
+        at <= read && read - at < ladder::train::runner::READ_EVERY,
+        "{msg}"
+    );
     assert!(latest_step(&dir).is_none_or(|s| s < at), "{msg}");
     assert_eq!(rec.rows.last().unwrap().step, at as i64);
     let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
-    assert_eq!(lines.lines().count() as u64, at, "metrics up to the diverged step");
+    assert_eq!(
+        lines.lines().count() as u64,
+        at,
+        "metrics up to the diverged step"
+    );
 }
 
 #[test]

@@ -31,7 +31,10 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 #[derive(Debug, Args)]
 pub struct BenchFitArgs {
     /// Chinchilla-style table to fit (the committed copy of Besiroglu et al.'s data).
-    #[arg(long, default_value = "tests/fixtures/chinchilla_epoch_svg_extracted.csv")]
+    #[arg(
+        long,
+        default_value = "tests/fixtures/chinchilla_epoch_svg_extracted.csv"
+    )]
     pub table: PathBuf,
     /// Outliers dropped before fitting, as Besiroglu et al. do.
     #[arg(long, default_value_t = 5)]

@@ -27,7 +27,7 @@ pub struct BenchTrainArgs {
     /// Vocabulary size.
     #[arg(long, default_value_t = 8192)]
     pub vocab: usize,
-    /// Model configs as WIDTHxLAYERS, comma separated.
+    /// Model configs as WIDTHxLAYERS or WIDTHxLAYERSxHEADS, comma separated.
     #[arg(long, default_value = "128x4", value_delimiter = ',')]
     pub configs: Vec<String>,
     /// Sequence length.
@@ -65,6 +65,10 @@ pub struct BenchTrainArgs {
     /// Device: cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// CPU backend: flex (what `ladder train` uses), or ndarray (with OpenBLAS) / candle in a
+    /// build with the cargo feature of that name.
+    #[arg(long, default_value = "flex", value_parser = ["flex", "ndarray", "candle"])]
+    pub backend: String,
     /// Python interpreter of the PyTorch peer [default: $LADDER_PYTHON, else python3].
     #[arg(long)]
     pub python: Option<String>,
@@ -87,12 +91,19 @@ fn peer_d_ff(d: usize) -> usize {
     ((8.0 * d as f64 / 3.0 / 8.0) as usize + 1) * 8
 }
 
-fn parse_config(s: &str) -> anyhow::Result<(usize, usize)> {
-    let (d, l) = s
-        .trim()
-        .split_once('x')
-        .with_context(|| format!("config {s:?} is not WIDTHxLAYERS"))?;
-    Ok((d.parse().context("width")?, l.parse().context("layers")?))
+/// `WIDTHxLAYERS` or `WIDTHxLAYERSxHEADS` (heads default to `--heads`).
+fn parse_config(s: &str, heads: usize) -> anyhow::Result<(usize, usize, usize)> {
+    let parts: Vec<&str> = s.trim().split('x').collect();
+    let num = |i: usize, what: &str| -> anyhow::Result<usize> {
+        parts[i]
+            .parse()
+            .with_context(|| format!("config {s:?}: {what} {:?} is not a number", parts[i]))
+    };
+    match parts.len() {
+        2 => Ok((num(0, "width")?, num(1, "layers")?, heads)),
+        3 => Ok((num(0, "width")?, num(1, "layers")?, num(2, "heads")?)),
+        _ => bail!("config {s:?} is not WIDTHxLAYERS or WIDTHxLAYERSxHEADS"),
+    }
 }
 
 /// Deterministic token ids: Zipf(1) over the vocabulary via the inverse CDF, or uniform.
@@ -164,13 +175,13 @@ struct Bench<'a> {
     vocab: usize,
     d: usize,
     layers: usize,
+    heads: usize,
     ids: Vec<i64>,
 }
 
 impl Bench<'_> {
     fn body(&self) -> BodyConfig {
-        let mut b =
-            BodyConfig::new(self.d, self.layers, self.args.heads).with_seq_len(self.args.seq);
+        let mut b = BodyConfig::new(self.d, self.layers, self.heads).with_seq_len(self.args.seq);
         b.d_ff = Some(peer_d_ff(self.d));
         b
     }
@@ -186,7 +197,10 @@ impl Bench<'_> {
     }
 
     /// Inputs and next-token targets of one step.
-    fn batch<B: Backend>(&self, dev: &B::Device) -> anyhow::Result<(TokenBatch<B>, Tensor<B, 2, Int>)> {
+    fn batch<B: Backend>(
+        &self,
+        dev: &B::Device,
+    ) -> anyhow::Result<(TokenBatch<B>, Tensor<B, 2, Int>)> {
         let (b, t) = (self.args.batch, self.args.seq);
         let mut inputs = Vec::with_capacity(b * t);
         let mut targets = Vec::with_capacity(b * t);
@@ -344,21 +358,37 @@ impl OnBackend for Measure<'_> {
     }
 }
 
+/// One round on a CPU backend other than flex (cargo features `ndarray`, `candle`).
+fn other_cpu_backend(name: &str, measure: Measure<'_>) -> anyhow::Result<Value> {
+    crate::model::backend::tune_cpu_allocator();
+    match name {
+        #[cfg(feature = "ndarray")]
+        "ndarray" => measure.run::<burn::backend::Autodiff<burn::backend::NdArray>>(
+            burn::backend::ndarray::NdArrayDevice::Cpu,
+        ),
+        #[cfg(feature = "candle")]
+        "candle" => measure.run::<burn::backend::Autodiff<burn::backend::Candle>>(
+            burn::backend::candle::CandleDevice::Cpu,
+        ),
+        other => bail!("--backend {other} needs a ladder built with `--features {other}`"),
+    }
+}
+
 /// Runs the PyTorch peer once on the ids in `ids_file`.
 fn run_peer(
     args: &BenchTrainArgs,
     python: &str,
     script: &Path,
     ids_file: &Path,
-    shape: (usize, usize, usize),
+    shape: (usize, usize, usize, usize),
     threads: usize,
 ) -> anyhow::Result<Value> {
-    let (vocab, d, layers) = shape;
+    let (vocab, d, layers, heads) = shape;
     let n = |v: usize| v.to_string();
     let out = Command::new(python)
         .arg(script)
         .args(["--vocab", &n(vocab), "--d", &n(d), "--layers", &n(layers)])
-        .args(["--heads", &n(args.heads), "--seq", &n(args.seq)])
+        .args(["--heads", &n(heads), "--seq", &n(args.seq)])
         .args(["--batch", &n(args.batch), "--steps", &n(args.steps)])
         .args(["--warmup", &n(args.warmup), "--threads", &n(threads)])
         .arg("--ids")
@@ -381,7 +411,10 @@ fn run_peer(
             .and_then(|v| v.parse().ok())
     };
     let tps = field("tokens/s=").with_context(|| format!("unexpected peer output: {text}"))?;
-    Ok(json!({"params": field("params="), "tokens_per_s": tps, "gflop_per_s": field("GFLOP/s=")}))
+    Ok(
+        json!({"params": field("params=").map(|p| p as u64), "tokens_per_s": tps,
+        "gflop_per_s": field("GFLOP/s="), "tokens_per_cpu_s": field("tokens/cpu-s=")}),
+    )
 }
 
 fn tps(v: &Value) -> f64 {
@@ -393,6 +426,23 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     let vocab = args.vocab;
     if args.batch == 0 || args.seq == 0 || args.steps == 0 || args.runs == 0 || vocab == 0 {
         bail!("--vocab, --batch, --seq, --steps and --runs must be positive");
+    }
+    let built = match args.backend.as_str() {
+        "ndarray" => cfg!(feature = "ndarray"),
+        "candle" => cfg!(feature = "candle"),
+        _ => true,
+    };
+    if !built {
+        bail!(
+            "--backend {0} needs a ladder built with `--features {0}`",
+            args.backend
+        );
+    }
+    if args.backend != "flex" && device != DeviceKind::Cpu {
+        bail!(
+            "--backend {} is a CPU backend: use it with --device cpu",
+            args.backend
+        );
     }
     let python = peer::python(args.python.as_deref());
     let peer_ready = if args.no_peer {
@@ -412,12 +462,10 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
         )?),
         Err(_) => None,
     };
-    let peer_threads = args
-        .peer_threads
-        .unwrap_or_else(rayon::current_num_threads);
+    let peer_threads = args.peer_threads.unwrap_or_else(rayon::current_num_threads);
     let mut results = Vec::new();
     for spec in &args.configs {
-        let (d, layers) = parse_config(spec)?;
+        let (d, layers, heads) = parse_config(spec, args.heads)?;
         let ids = tokens(args.batch * (args.seq + 1), vocab, args.data == "zipf", 1);
         let n_distinct = distinct(&ids);
         let bench = Bench {
@@ -425,6 +473,7 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
             vocab,
             d,
             layers,
+            heads,
             ids,
         };
         bench.body().validate()?;
@@ -441,13 +490,14 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
         let mut rounds = Vec::new();
         let mut extra = json!({});
         for round in 0..args.runs {
-            let mut r = run_on(
-                device,
-                Measure {
-                    bench: &bench,
-                    first: round == 0,
-                },
-            )??;
+            let measure = Measure {
+                bench: &bench,
+                first: round == 0,
+            };
+            let mut r = match args.backend.as_str() {
+                "flex" => run_on(device, measure)??,
+                other => other_cpu_backend(other, measure)?,
+            };
             for key in ["generator_in_step", "generator_inference"] {
                 if let Some(v) = r.as_object_mut().and_then(|o| o.remove(key)) {
                     extra[key] = v;
@@ -459,7 +509,7 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
                     &python,
                     s.path(),
                     &ids_file,
-                    (vocab, d, layers),
+                    (vocab, d, layers, heads),
                     peer_threads,
                 );
                 r["peer"] = match p {
@@ -492,14 +542,17 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
             "peer_tokens_per_s": col(&|r| tps(&r["peer"])),
             // Ratios are taken within a round, then summarised.
             "dense_vs_peer": col(&|r| tps(&r["dense"]) / tps(&r["peer"])),
+            // Per CPU-second (all threads): less sensitive to other load on the machine.
+            "dense_vs_peer_per_cpu_s": col(&|r| r["dense"]["tokens_per_cpu_s"].as_f64().unwrap_or(f64::NAN)
+                / r["peer"]["tokens_per_cpu_s"].as_f64().unwrap_or(f64::NAN)),
             "leviathan_step_overhead": col(&|r| tps(&r["dense"]) / tps(&r["leviathan"]) - 1.0),
         });
         let mut out = json!({
             "config": {"generator": {"digits": g.digits, "d_seed": g.d_seed, "heads": g.heads,
                 "knots": g.knots, "modes": g.modes, "chunk_tokens": g.chunk_tokens},
-                "vocab": vocab, "d_model": d, "n_layers": layers, "n_heads": args.heads,
+                "vocab": vocab, "d_model": d, "n_layers": layers, "n_heads": heads,
                 "d_ff": peer_d_ff(d), "seq": args.seq, "batch": args.batch, "steps": args.steps,
-                "warmup": args.warmup, "runs": args.runs, "data": args.data,
+                "warmup": args.warmup, "runs": args.runs, "data": args.data, "backend": args.backend,
                 "distinct_ids_per_step": n_distinct, "device": device.to_string(),
                 "threads": rayon::current_num_threads(), "peer_threads": peer_threads},
             "summary": summary,
@@ -554,15 +607,7 @@ fn human(r: &Value) -> String {
     };
     let spread = |key: &str, digits: usize| -> String {
         serde_json::from_value::<SpreadIn>(r["summary"][key].clone())
-            .map(|x| {
-                format!(
-                    "{:.d$} ({:.d$}-{:.d$})",
-                    x.median,
-                    x.min,
-                    x.max,
-                    d = digits
-                )
-            })
+            .map(|x| format!("{:.d$} ({:.d$}-{:.d$})", x.median, x.min, x.max, d = digits))
             .unwrap_or_else(|_| "-".into())
     };
     for arch in ["dense", "leviathan"] {
@@ -582,14 +627,19 @@ fn human(r: &Value) -> String {
     }
     if rounds.first().is_some_and(|x| !x["peer"].is_null()) {
         s.push_str(&format!(
-            "{:<10} {:>11} {:>24}\n",
+            "{:<10} {:>11} {:>24} {:>8} {:>8} {:>8} {:>12.0}\n",
             "pytorch",
             rounds[0]["peer"]["params"],
-            spread("peer_tokens_per_s", 0)
+            spread("peer_tokens_per_s", 0),
+            "",
+            "",
+            "",
+            mean("peer", &|m| m["tokens_per_cpu_s"].as_f64()),
         ));
         s.push_str(&format!(
-            "dense / eager PyTorch, per run: {}x\n",
-            spread("dense_vs_peer", 2)
+            "dense / eager PyTorch, per run: {}x (per CPU-second: {}x)\n",
+            spread("dense_vs_peer", 2),
+            spread("dense_vs_peer_per_cpu_s", 2)
         ));
     }
     if !r["summary"]["leviathan_step_overhead"].is_null() {

@@ -126,7 +126,10 @@ mod tests {
         let s = Spread::of(&[4.0, 1.0, 2.0, 3.0]).unwrap();
         assert_eq!(s.median, 2.5);
         assert!(Spread::of(&[]).is_none());
-        assert_eq!(Spread::of(&[1.0, 2.0, 4.0]).unwrap().show(1), "2.0 (1.0-4.0)");
+        assert_eq!(
+            Spread::of(&[1.0, 2.0, 4.0]).unwrap().show(1),
+            "2.0 (1.0-4.0)"
+        );
     }
 
     #[test]

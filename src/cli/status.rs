@@ -83,7 +83,14 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             *totals.entry(state.clone()).or_default() += 1;
         }
         let verdict = next[i].split_whitespace().next().unwrap_or("").to_string();
-        rows.push((step.name(), step.label.clone(), state, verdict, detail, rate));
+        rows.push((
+            step.name(),
+            step.label.clone(),
+            state,
+            verdict,
+            detail,
+            rate,
+        ));
     }
     if args.json {
         return print_json(&json!({

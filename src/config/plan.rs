@@ -400,7 +400,11 @@ impl Plan {
                 ),
             ));
         }
-        if let Some(p) = spec.device.peak_tflops.filter(|p| !(p.is_finite() && *p > 0.0)) {
+        if let Some(p) = spec
+            .device
+            .peak_tflops
+            .filter(|p| !(p.is_finite() && *p > 0.0))
+        {
             return Err(err(
                 "device.peak_tflops",
                 format!("expected a positive number of TFLOP/s, got {p}"),

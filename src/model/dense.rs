@@ -95,6 +95,9 @@ impl<B: Backend> Dense<B> {
             None => self.embed.val().transpose(),
         };
         let dtype = h.dtype();
-        cast_to(h.matmul(cast_to(w, dtype).unsqueeze::<3>()), burn::tensor::DType::F32)
+        cast_to(
+            h.matmul(cast_to(w, dtype).unsqueeze::<3>()),
+            burn::tensor::DType::F32,
+        )
     }
 }

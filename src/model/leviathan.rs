@@ -482,8 +482,7 @@ impl<B: Backend> Leviathan<B> {
 
     /// Embeddings `[batch, seq, d_model]` to final hidden states, in the compute type.
     pub fn body_forward(&self, embedded: Tensor<B, 3>) -> Tensor<B, 3> {
-        self.body
-            .forward(cast_to(embedded, self.precision.dtype()))
+        self.body.forward(cast_to(embedded, self.precision.dtype()))
     }
 
     /// Token ids `[batch, seq]` to final hidden states `[batch, seq, d_model]`.
@@ -495,7 +494,10 @@ impl<B: Backend> Leviathan<B> {
     pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
         let h = self.hidden(ids)?;
         let w = cast_to(self.head.weight.val(), h.dtype());
-        Ok(cast_to(h.matmul(w.unsqueeze::<3>()), burn::tensor::DType::F32))
+        Ok(cast_to(
+            h.matmul(w.unsqueeze::<3>()),
+            burn::tensor::DType::F32,
+        ))
     }
 }
 

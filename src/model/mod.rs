@@ -157,9 +157,9 @@ impl<B: Backend> LanguageModel<B> for Leviathan<B> {
         self.generator.vocab()
     }
     fn hidden(&self, ids: &TokenBatch<B>) -> Result<Tensor<B, 3>> {
-        let embedded = self
-            .generator
-            .forward_host(ids.host(), ids.dims(), &ids.tensor().device())?;
+        let embedded =
+            self.generator
+                .forward_host(ids.host(), ids.dims(), &ids.tensor().device())?;
         Ok(self.body_forward(embedded))
     }
     fn head(&self) -> Head<'_, B> {

@@ -112,7 +112,10 @@ mod tests {
         assert_eq!("bf16".parse::<Precision>().unwrap(), Precision::Bf16);
         assert!("fp8".parse::<Precision>().is_err());
         assert!(Precision::F32.check(DeviceKind::Cpu).is_ok());
-        let e = Precision::Bf16.check(DeviceKind::Cpu).unwrap_err().to_string();
+        let e = Precision::Bf16
+            .check(DeviceKind::Cpu)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("needs device `cuda`"), "{e}");
         assert!(Precision::F16.check(DeviceKind::Cuda).is_ok());
     }

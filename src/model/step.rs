@@ -17,7 +17,7 @@ use burn::tensor::{Int, Tensor};
 use burn::module::ParamId;
 use burn::tensor::IndexingUpdateOp;
 
-use burn::tensor::{DType, ElementConversion};
+use burn::tensor::{DType, ElementConversion, TensorData};
 
 use super::precision::cast_to;
 use super::{Head, LanguageModel, TokenBatch};
@@ -109,9 +109,7 @@ pub fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 ) -> Tensor<B::InnerBackend, 1> {
     let mut sq = SquaredNorm::<B> { grads, sum: None };
     model.visit(&mut sq);
-    sq.sum
-        .unwrap_or_else(|| Tensor::zeros([1], device))
-        .sqrt()
+    sq.sum.unwrap_or_else(|| Tensor::zeros([1], device)).sqrt()
 }
 
 /// Rescales `grads` so that their global L2 norm is at most `max_norm` (PyTorch's
@@ -127,7 +125,10 @@ pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 ) -> Tensor<B::InnerBackend, 1> {
     let norm = global_norm::<B, M>(model, grads, device);
     if max_norm.is_finite() {
-        let factor = (norm.clone() + 1e-6).recip().mul_scalar(max_norm).clamp_max(1.0);
+        let factor = (norm.clone() + 1e-6)
+            .recip()
+            .mul_scalar(max_norm)
+            .clamp_max(1.0);
         model.visit(&mut Scale::<B> { grads, factor });
     }
     norm
@@ -168,7 +169,7 @@ pub fn fused_head_loss<B: AutodiffBackend>(
     let targets = targets.inner().reshape([n, 1]);
     let chunk = (chunk_elems / v.max(1)).clamp(1, n);
     let scale = 1.0 / n as f64;
-    let device = h.device();
+    let on_host = is_cpu_backend::<B::InnerBackend>();
     let mut grad_w: Option<Tensor<B::InnerBackend, 2>> = None;
     let mut grad_h = Vec::with_capacity(n.div_ceil(chunk));
     let mut loss_sum: Option<Tensor<B::InnerBackend, 1>> = None;
@@ -178,18 +179,15 @@ pub fn fused_head_loss<B: AutodiffBackend>(
         let hc = h.clone().narrow(0, start, len);
         let tc = targets.clone().narrow(0, start, len);
         let z = cast_to(hc.clone().matmul(w.clone()), DType::F32);
-        let picked = z.clone().gather(1, tc.clone());
-        let max = z.clone().max_dim(1);
-        let e = (z - max.clone()).exp();
-        let sum = e.clone().sum_dim(1);
-        let lse = max + sum.clone().log();
-        let part = (lse - picked).sum();
+        let (part, g) = if on_host {
+            softmax_loss_grad_host(z, tc, scale)
+        } else {
+            softmax_loss_grad(z, tc, scale)
+        };
         loss_sum = Some(match loss_sum.take() {
             Some(acc) => acc + part,
             None => part,
         });
-        let minus = Tensor::<B::InnerBackend, 2>::full([len, 1], -scale, &device);
-        let g = (e / (sum * (1.0 / scale))).scatter(1, tc, minus, IndexingUpdateOp::Add);
         let g = cast_to(g, compute);
         let gw = cast_to(hc.transpose().matmul(g.clone()), DType::F32);
         grad_w = Some(match grad_w.take() {
@@ -210,6 +208,89 @@ pub fn fused_head_loss<B: AutodiffBackend>(
         surrogate: (hidden * grad_h).sum(),
         head_grad: (id, grad),
     }
+}
+
+/// Whether `B` is the CPU backend, whose tensors live in host memory: there the softmax part
+/// of the fused loss runs as one pass of plain Rust ([`softmax_loss_grad_host`]) instead of
+/// seven whole-tensor ops, each allocating, and broadcasting through strided views.
+fn is_cpu_backend<B: Backend>() -> bool {
+    std::any::TypeId::of::<B>() == std::any::TypeId::of::<burn::backend::Flex>()
+}
+
+/// Loss sum Σ (lse − z_target) and gradient G = (softmax(z) − onehot)·scale of logits
+/// `z [rows, V]` (f32) and targets `[rows, 1]`, as tensor ops (any backend, nothing read back).
+fn softmax_loss_grad<B: Backend>(
+    z: Tensor<B, 2>,
+    targets: Tensor<B, 2, Int>,
+    scale: f64,
+) -> (Tensor<B, 1>, Tensor<B, 2>) {
+    let [len, _] = z.dims();
+    let picked = z.clone().gather(1, targets.clone());
+    let max = z.clone().max_dim(1);
+    let e = (z - max.clone()).exp();
+    let sum = e.clone().sum_dim(1);
+    let lse = max + sum.clone().log();
+    let part = (lse - picked).sum();
+    let minus = Tensor::<B, 2>::full([len, 1], -scale, &e.device());
+    let g = (e / (sum * (1.0 / scale))).scatter(1, targets, minus, IndexingUpdateOp::Add);
+    (part, g)
+}
+
+/// [`softmax_loss_grad`] on host memory (the CPU backend): per row, one pass for the max, one
+/// for exp and its sum, one to scale, rows in parallel; the same formulas in f32 with the
+/// sum in f64.
+fn softmax_loss_grad_host<B: Backend>(
+    z: Tensor<B, 2>,
+    targets: Tensor<B, 2, Int>,
+    scale: f64,
+) -> (Tensor<B, 1>, Tensor<B, 2>) {
+    use rayon::prelude::*;
+    let [len, v] = z.dims();
+    let device = z.device();
+    let targets: Vec<i64> = targets.into_data().iter::<i64>().collect();
+    let mut g: Vec<f32> = z.into_data().into_vec::<f32>().expect("f32 logits");
+    let losses: Vec<f64> = g
+        .par_chunks_mut(v)
+        .zip(targets.par_iter())
+        .map(|(row, &target)| {
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+            let picked = row[target as usize];
+            for x in row.iter_mut() {
+                *x = fast_exp(*x - max);
+            }
+            let sum: f64 = row.iter().map(|&x| x as f64).sum();
+            let lse = max as f64 + sum.ln();
+            let k = (scale / sum) as f32;
+            for x in row.iter_mut() {
+                *x *= k;
+            }
+            row[target as usize] -= scale as f32;
+            lse - picked as f64
+        })
+        .collect();
+    let part: f64 = losses.iter().sum();
+    (
+        Tensor::from_data(TensorData::new(vec![part as f32], [1]), &device),
+        Tensor::from_data(TensorData::new(g, [len, v]), &device),
+    )
+}
+
+/// e^x for x ≤ 0 (softmax arguments after the max is taken off), branch-free so that the loop
+/// vectorises: e^x = 2^k · 2^f with k = round(x·log2 e) and 2^f, f in [−½, ½], from its
+/// degree-6 Taylor polynomial in f·ln 2 (relative error below 2e-7, f32's own rounding);
+/// arguments below −87 give 0 as `exp` underflows there too.
+#[inline(always)]
+fn fast_exp(x: f32) -> f32 {
+    let x = x.max(-87.0);
+    let t = x * std::f32::consts::LOG2_E;
+    // Round to nearest by the 1.5·2^23 trick: adds and subtracts vectorise, `round` does not.
+    let k = (t + 12_582_912.0) - 12_582_912.0;
+    let r = (t - k) * std::f32::consts::LN_2;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
+    f32::from_bits(((k as i32 + 127) as u32) << 23) * p
 }
 
 /// Forward and backward through [`fused_head_loss`]: the loss (on the device) and the
@@ -336,4 +417,24 @@ where
 /// Reads a one-element tensor back to the host (a sync on CUDA: call it when logging).
 pub fn read_scalar<B: Backend>(t: Tensor<B, 1>) -> f64 {
     t.into_scalar().elem::<f64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fast_exp;
+
+    #[test]
+    fn fast_exp_matches_exp_on_softmax_arguments() {
+        let mut worst = 0f64;
+        for i in 0..=200_000 {
+            let x = -90.0 * i as f32 / 200_000.0;
+            let (a, b) = (fast_exp(x) as f64, (x as f64).exp());
+            if b > 1e-37 {
+                worst = worst.max((a - b).abs() / b);
+            }
+        }
+        assert!(worst < 5e-7, "relative error {worst}");
+        assert_eq!(fast_exp(0.0), 1.0);
+        assert_eq!(fast_exp(-200.0), fast_exp(-87.0));
+    }
 }

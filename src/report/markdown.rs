@@ -336,7 +336,11 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
             .map(|c| format!("`{}` {:.1}%", c.run_id, 100.0 * c.mfu))
             .collect();
         if !mfu.is_empty() {
-            let _ = writeln!(out, "MFU against `[device] peak_tflops`: {}.\n", mfu.join(", "));
+            let _ = writeln!(
+                out,
+                "MFU against `[device] peak_tflops`: {}.\n",
+                mfu.join(", ")
+            );
         }
     }
 

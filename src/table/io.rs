@@ -145,8 +145,9 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
         .map(|(n, _)| *n)
         .filter(|n| !present.iter().any(|p| p == n))
         .collect();
-    let (absent_optional, missing): (Vec<&str>, Vec<&str>) =
-        missing.into_iter().partition(|n| OPTIONAL_COLUMNS.contains(n));
+    let (absent_optional, missing): (Vec<&str>, Vec<&str>) = missing
+        .into_iter()
+        .partition(|n| OPTIONAL_COLUMNS.contains(n));
     let mut problems = Vec::new();
     if !missing.is_empty() {
         problems.push(format!("missing columns: {}", missing.join(", ")));

@@ -78,7 +78,10 @@ struct PendingStep<B: AutodiffBackend> {
 }
 
 /// Reads the pending steps' values in one transfer; `tokens_per_s` is the window's rate.
-fn read_pending<B: AutodiffBackend>(pending: Vec<PendingStep<B>>, tokens_per_s: f64) -> Vec<Metric> {
+fn read_pending<B: AutodiffBackend>(
+    pending: Vec<PendingStep<B>>,
+    tokens_per_s: f64,
+) -> Vec<Metric> {
     if pending.is_empty() {
         return Vec::new();
     }
@@ -87,10 +90,7 @@ fn read_pending<B: AutodiffBackend>(pending: Vec<PendingStep<B>>, tokens_per_s: 
         .iter()
         .flat_map(|p| [p.loss.clone(), p.grad_norm.clone()])
         .collect();
-    let host: Vec<f64> = Tensor::cat(values, 0)
-        .into_data()
-        .iter::<f64>()
-        .collect();
+    let host: Vec<f64> = Tensor::cat(values, 0).into_data().iter::<f64>().collect();
     debug_assert_eq!(host.len(), 2 * n);
     pending
         .iter()
@@ -525,8 +525,16 @@ where
                     reporter.finish();
                     let msg = format!(
                         "{} is {} at step {} ({} tokens), read at step {}",
-                        if m.loss.is_finite() { "gradient norm" } else { "loss" },
-                        if m.loss.is_finite() { m.grad_norm } else { m.loss },
+                        if m.loss.is_finite() {
+                            "gradient norm"
+                        } else {
+                            "loss"
+                        },
+                        if m.loss.is_finite() {
+                            m.grad_norm
+                        } else {
+                            m.loss
+                        },
                         m.step,
                         m.tokens,
                         state.step
@@ -776,7 +784,10 @@ where
 /// Writes the curves of the steps and evaluations a resumed run already has.
 fn replay_curves(curves: &mut Curves, metrics: &Path, rows: &[ResultRow]) -> Result<()> {
     if let Ok(text) = std::fs::read_to_string(metrics) {
-        for m in text.lines().filter_map(|l| serde_json::from_str::<Metric>(l).ok()) {
+        for m in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Metric>(l).ok())
+        {
             curves.train_step(m.tokens, m.loss, m.grad_norm, m.lr, m.tokens_per_s)?;
         }
     }
