@@ -143,9 +143,9 @@ fn an_id_outside_the_vocabulary_is_an_error_not_a_panic() {
     let model =
         LeviathanConfig::new(body(), GeneratorConfig::new(50, 16).with_d_seed(6)).init::<B>(&dev);
     let ids = TokenBatch::<B>::new(vec![0, 60], [1, 2], 100, &dev).unwrap();
-    assert!(model.hidden(&ids).is_err());
+    assert!(LanguageModel::hidden(&model, &ids).is_err());
     let dense = DenseConfig::new(50, body()).init::<B>(&dev);
-    assert!(dense.hidden(&ids).is_err());
+    assert!(LanguageModel::hidden(&dense, &ids).is_err());
 }
 
 #[test]

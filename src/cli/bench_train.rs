@@ -370,7 +370,10 @@ fn other_cpu_backend(name: &str, measure: Measure<'_>) -> anyhow::Result<Value> 
         "candle" => measure.run::<burn::backend::Autodiff<burn::backend::Candle>>(
             burn::backend::candle::CandleDevice::Cpu,
         ),
-        other => bail!("--backend {other} needs a ladder built with `--features {other}`"),
+        other => {
+            drop(measure);
+            bail!("--backend {other} needs a ladder built with `--features {other}`")
+        }
     }
 }
 

@@ -276,16 +276,18 @@ fn softmax_loss_grad_host<B: Backend>(
 }
 
 /// e^x for x ≤ 0 (softmax arguments after the max is taken off), branch-free so that the loop
-/// vectorises: e^x = 2^k · 2^f with k = round(x·log2 e) and 2^f, f in [−½, ½], from its
-/// degree-6 Taylor polynomial in f·ln 2 (relative error below 2e-7, f32's own rounding);
-/// arguments below −87 give 0 as `exp` underflows there too.
+/// vectorises: e^x = 2^k · e^r with k = round(x·log2 e), r = x − k·ln 2 in [−½ ln 2, ½ ln 2]
+/// (ln 2 split in two parts, Cody & Waite 1980, so r keeps f32's precision), and e^r from its
+/// degree-6 Taylor polynomial (truncation below 2e-7, f32's own rounding); arguments below
+/// −87 give e^−87 ≈ 1.6e-38, where `exp` reaches the subnormals.
 #[inline(always)]
 fn fast_exp(x: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
     let x = x.max(-87.0);
-    let t = x * std::f32::consts::LOG2_E;
     // Round to nearest by the 1.5·2^23 trick: adds and subtracts vectorise, `round` does not.
-    let k = (t + 12_582_912.0) - 12_582_912.0;
-    let r = (t - k) * std::f32::consts::LN_2;
+    let k = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
     let p = 1.0
         + r * (1.0
             + r * (0.5
