@@ -359,6 +359,10 @@ impl OnBackend for Measure<'_> {
 }
 
 /// One round on a CPU backend other than flex (cargo features `ndarray`, `candle`).
+#[cfg_attr(
+    not(any(feature = "ndarray", feature = "candle")),
+    allow(unused_variables)
+)]
 fn other_cpu_backend(name: &str, measure: Measure<'_>) -> anyhow::Result<Value> {
     crate::model::backend::tune_cpu_allocator();
     match name {
@@ -370,10 +374,7 @@ fn other_cpu_backend(name: &str, measure: Measure<'_>) -> anyhow::Result<Value> 
         "candle" => measure.run::<burn::backend::Autodiff<burn::backend::Candle>>(
             burn::backend::candle::CandleDevice::Cpu,
         ),
-        other => {
-            drop(measure);
-            bail!("--backend {other} needs a ladder built with `--features {other}`")
-        }
+        other => bail!("--backend {other} needs a ladder built with `--features {other}`"),
     }
 }
 
@@ -430,12 +431,9 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.seq == 0 || args.steps == 0 || args.runs == 0 || vocab == 0 {
         bail!("--vocab, --batch, --seq, --steps and --runs must be positive");
     }
-    let built = match args.backend.as_str() {
-        "ndarray" => cfg!(feature = "ndarray"),
-        "candle" => cfg!(feature = "candle"),
-        _ => true,
-    };
-    if !built {
+    let missing = (args.backend == "ndarray" && !cfg!(feature = "ndarray"))
+        || (args.backend == "candle" && !cfg!(feature = "candle"));
+    if missing {
         bail!(
             "--backend {0} needs a ladder built with `--features {0}`",
             args.backend
