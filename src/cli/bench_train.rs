@@ -370,7 +370,9 @@ fn other_cpu_backend(name: &str, measure: Measure<'_>) -> anyhow::Result<Value> 
         "ndarray" => measure.run::<burn::backend::Autodiff<burn::backend::NdArray>>(
             burn::backend::ndarray::NdArrayDevice::Cpu,
         ),
+        // burn 0.21 marks its candle backend deprecated; it is measured here, not used.
         #[cfg(feature = "candle")]
+        #[allow(deprecated)]
         "candle" => measure.run::<burn::backend::Autodiff<burn::backend::Candle>>(
             burn::backend::candle::CandleDevice::Cpu,
         ),
