@@ -160,10 +160,14 @@ fn run_peer(
     table: &Path,
     exclude: usize,
 ) -> anyhow::Result<(f64, String)> {
+    // The SciPy fit is one Python thread; BLAS threads only spin (badly so on a busy machine).
     let out = Command::new(python)
         .arg(script)
         .arg(table)
         .args(["--exclude", &exclude.to_string()])
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1")
         .output()?;
     if !out.status.success() {
         anyhow::bail!(
