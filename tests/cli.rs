@@ -303,7 +303,11 @@ fn params_nonembed_fits_the_law_planted_in_nonembedding_parameters() {
             "0",
             "--json",
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     };
     let ne = fit("nonembed");
@@ -324,7 +328,10 @@ fn params_nonembed_fits_the_law_planted_in_nonembedding_parameters() {
         total["params"]["E"].as_f64().unwrap(),
         total["params"]["A"].as_f64().unwrap(),
     );
-    assert!((e - 2.0).abs() > 0.05 && (a / 40.0 - 1.0).abs() > 0.1, "E {e}, A {a}");
+    assert!(
+        (e - 2.0).abs() > 0.05 && (a / 40.0 - 1.0).abs() > 0.1,
+        "E {e}, A {a}"
+    );
 
     // A table without `n_nonembed` cannot be fitted that way.
     let bare = write(dir.path(), "bare.csv", &two_arch_csv());
@@ -361,7 +368,11 @@ fn multiplier_at_the_measured_loss_inverts_the_reference_at_the_seed_mean() {
             "50",
             "--json",
         ]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["paired"]["pairs"].as_array().unwrap().len(), 12);
         v["rows"].as_array().unwrap().clone()
@@ -369,7 +380,11 @@ fn multiplier_at_the_measured_loss_inverts_the_reference_at_the_seed_mean() {
     let measured = rows("measured");
     let fitted = rows("fitted");
     assert_eq!((measured.len(), fitted.len()), (6, 6));
-    assert!(measured.iter().all(|r| r["at"] == "measured" && r["seeds"] == 2));
+    assert!(
+        measured
+            .iter()
+            .all(|r| r["at"] == "measured" && r["seeds"] == 2)
+    );
     assert!(fitted.iter().all(|r| r["at"] == "fitted"));
     let s3 = |rows: &[serde_json::Value]| rows.iter().find(|r| r["size"] == "s3").unwrap().clone();
     // By hand: the seed mean at s3 is law(1.5 N) + 0.02 (the seed noise cancels); the
@@ -382,5 +397,100 @@ fn multiplier_at_the_measured_loss_inverts_the_reference_at_the_seed_mean() {
     assert!((s3(&measured)["variant_loss"].as_f64().unwrap() - loss).abs() < 1e-9);
     // The variant's law smooths the bump: the fitted multiplier there is near the planted 1.5.
     let fitted_m = s3(&fitted)["multiplier"].as_f64().unwrap();
-    assert!((fitted_m - 1.5).abs() < (got - 1.5).abs() - 0.1, "{fitted_m} vs {got}");
+    assert!(
+        (fitted_m - 1.5).abs() < (got - 1.5).abs() - 0.1,
+        "{fitted_m} vs {got}"
+    );
+}
+
+#[test]
+fn bench_train_interleaves_runs_and_reports_medians() {
+    let out = ladder(&[
+        "bench",
+        "train",
+        "--vocab",
+        "64",
+        "--configs",
+        "16x1x2",
+        "--seq",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--runs",
+        "2",
+        "--no-peer",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["results"][0];
+    assert_eq!(r["config"]["n_heads"], 2);
+    assert_eq!(r["config"]["vocab"], 64);
+    assert_eq!(r["rounds"].as_array().unwrap().len(), 2);
+    for arch in ["dense", "leviathan"] {
+        let s = &r["summary"][format!("{arch}_tokens_per_s")];
+        assert_eq!(s["runs"], 2, "{arch}: {s}");
+        assert!(s["min"].as_f64().unwrap() <= s["median"].as_f64().unwrap());
+        assert!(s["median"].as_f64().unwrap() <= s["max"].as_f64().unwrap());
+    }
+    assert!(r["summary"]["dense_vs_peer"].is_null());
+    assert!(v["peer_note"].as_str().unwrap().contains("--no-peer"));
+    // A backend this build lacks, and a missing peer interpreter.
+    assert_one_line_error(
+        &ladder(&[
+            "bench",
+            "train",
+            "--backend",
+            "ndarray",
+            "--configs",
+            "16x1",
+            "--vocab",
+            "64",
+        ]),
+        &["--features ndarray"],
+    );
+    let out = ladder(&[
+        "bench",
+        "train",
+        "--vocab",
+        "64",
+        "--configs",
+        "16x1x2",
+        "--seq",
+        "8",
+        "--batch",
+        "2",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--runs",
+        "1",
+        "--arches",
+        "dense",
+        "--python",
+        "/nonexistent/python",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["peer_note"]
+            .as_str()
+            .unwrap()
+            .contains("cannot run /nonexistent/python")
+    );
+    assert!(v["results"][0]["rounds"][0]["leviathan"].is_null());
 }

@@ -617,3 +617,63 @@ fn a_diverged_cell_is_a_result_not_a_failure() {
     let csv = std::fs::read_to_string(e.root.join("runs/t/results.csv")).unwrap();
     assert!(csv.contains(",diverged,"), "{csv}");
 }
+
+#[test]
+fn cuda_cells_run_one_per_visible_gpu() {
+    // Three cells on `cuda` with three GPUs visible: three at once, each process seeing only
+    // its own GPU, no GPU shared by two running cells. The fake trainer records its
+    // CUDA_VISIBLE_DEVICES, holds a per-GPU lock while it runs, and trains the cell on the
+    // CPU (this build has no CUDA).
+    let text = spec(&[(16, 1), (24, 1), (32, 1)], 128)
+        .replace("[train]\n", "[train]\ndevice = \"cuda\"\n");
+    let e = Exp::new(&text);
+    let fake = e.root.join("fake-ladder.sh");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\nd=\"$(dirname \"$2\")\"\necho \"$CUDA_VISIBLE_DEVICES\" > \"$d/gpu\"\nmkdir \"{root}/lock-$CUDA_VISIBLE_DEVICES\" || echo \"$CUDA_VISIBLE_DEVICES\" >> \"{root}/clash\"\nsed 's/^device = \"cuda\"/device = \"cpu\"/' \"$2\" > \"$d/cpu.toml\"\n'{exe}' train \"$d/cpu.toml\"; r=$?\nrmdir \"{root}/lock-$CUDA_VISIBLE_DEVICES\"\nexit $r\n",
+            root = e.root.display(),
+            exe = env!("CARGO_BIN_EXE_ladder")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod").arg("+x").arg(&fake).status().unwrap();
+    let out = e
+        .cmd(&["run"])
+        .env("LADDER_TRAIN_EXE", &fake)
+        .env("CUDA_VISIBLE_DEVICES", "3,5,7")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("3 training jobs at once"), "{text}");
+    let mut gpus: Vec<String> = e
+        .steps("train")
+        .iter()
+        .map(|c| {
+            std::fs::read_to_string(c.join("gpu"))
+                .unwrap()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    gpus.sort();
+    assert_eq!(gpus.len(), 3);
+    assert!(
+        gpus.iter().all(|g| ["3", "5", "7"].contains(&g.as_str())),
+        "{gpus:?}"
+    );
+    assert!(
+        !e.root.join("clash").exists(),
+        "a GPU was given to two running cells"
+    );
+    // CUDA stops reading the list at the first invalid entry, and so does the executor.
+    assert_eq!(
+        ladder::graph::work::parse_visible_devices("0, 1,-1,2"),
+        vec!["0".to_string(), "1".to_string()]
+    );
+}

@@ -452,3 +452,98 @@ kind = "slurm"
     assert_eq!(csv.lines().count(), 1 + 2, "{csv}");
     assert!(root.join("reports/f/REPORT.md").is_file());
 }
+
+#[test]
+fn gres_reaches_sbatch() {
+    // No cluster needed: fake sbatch/squeue/scancel on PATH record what the executor submits.
+    // The fake queue forgets the jobs at once, so the run ends with the cells lost (an error),
+    // after both submissions.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::create_dir_all(root.join("experiments")).unwrap();
+    let args_log = root.join("sbatch-args.txt");
+    for (name, body) in [
+        (
+            "sbatch",
+            format!(
+                "#!/bin/sh\nfor a in \"$@\"; do printf '%s\\n' \"$a\"; done >> {}\necho ---- >> {}\necho 4242\n",
+                shell_quote(&args_log.to_string_lossy()),
+                shell_quote(&args_log.to_string_lossy())
+            ),
+        ),
+        ("squeue", "#!/bin/sh\nexit 0\n".to_string()),
+        ("scancel", "#!/bin/sh\nexit 0\n".to_string()),
+    ] {
+        let p = bin.join(name);
+        std::fs::write(&p, body).unwrap();
+        Command::new("chmod").arg("+x").arg(&p).status().unwrap();
+    }
+    let corpus = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/moby-dick");
+    let spec = format!(
+        r#"name = "g"
+[data]
+corpus = "{}"
+[grid]
+arches = ["dense"]
+sizes = [{{ d_model = 16, n_layers = 1, n_heads = 2 }}]
+[model]
+seq_len = 16
+[train]
+device = "cuda"
+micro_batch = 4
+batch_tokens = 64
+tokens = 128
+[eval]
+count = 1
+tokens = 64
+[executor]
+kind = "slurm"
+[executor.slurm]
+gres = "gpu:h100:1"
+"#,
+        corpus.display()
+    );
+    let path = root.join("experiments/g.toml");
+    std::fs::write(&path, spec).unwrap();
+    let path_env = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .arg("run")
+        .arg(&path)
+        .env("PATH", path_env)
+        .current_dir(root)
+        .output()
+        .unwrap();
+    let submitted = std::fs::read_to_string(&args_log).unwrap_or_else(|_| {
+        panic!(
+            "sbatch was never called: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let jobs: Vec<&str> = submitted
+        .split("----\n")
+        .filter(|j| !j.is_empty())
+        .collect();
+    assert_eq!(
+        jobs.len(),
+        2,
+        "the cells' array and the analysis job: {submitted}"
+    );
+    let array = jobs[0];
+    assert!(array.lines().any(|l| l == "--gres=gpu:h100:1"), "{array}");
+    assert!(
+        array.lines().any(|l| l.starts_with("--array=0-0")),
+        "{array}"
+    );
+    // The array task's script runs the cell's step; the GPU comes from Slurm's own
+    // CUDA_VISIBLE_DEVICES, which the trainer leaves alone.
+    let script = array.lines().last().unwrap();
+    let text = std::fs::read_to_string(script).unwrap();
+    assert!(text.contains("run-step"), "{text}");
+}

@@ -4,8 +4,11 @@
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::tensor::{Int, Tensor, TensorData};
+use ladder::model::step::read_scalar;
 use ladder::model::step::{StepSettings, train_step};
-use ladder::model::{BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig};
+use ladder::model::{
+    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, TokenBatch,
+};
 
 type B = Autodiff<Flex>;
 
@@ -13,7 +16,7 @@ const VOCAB: usize = 64;
 const SEQ: usize = 64;
 
 /// A fixed pseudo-random sequence of SEQ + 1 tokens (inputs and shifted targets).
-fn sequence() -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
+fn sequence() -> (TokenBatch<B>, Tensor<B, 2, Int>) {
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let tokens: Vec<i64> = (0..=SEQ)
         .map(|_| {
@@ -24,7 +27,7 @@ fn sequence() -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
         })
         .collect();
     let dev = Default::default();
-    let inputs = Tensor::from_data(TensorData::new(tokens[..SEQ].to_vec(), [1, SEQ]), &dev);
+    let inputs = TokenBatch::new(tokens[..SEQ].to_vec(), [1, SEQ], VOCAB, &dev).unwrap();
     let targets = Tensor::from_data(TensorData::new(tokens[1..].to_vec(), [1, SEQ]), &dev);
     (inputs, targets)
 }
@@ -43,14 +46,9 @@ fn overfit<M: AutodiffModule<B> + LanguageModel<B>>(mut model: M, steps: usize) 
     let (inputs, targets) = sequence();
     let mut first = f64::NAN;
     for step in 0..steps {
-        let (m, loss) = train_step(
-            model,
-            &mut optim,
-            &settings,
-            inputs.clone(),
-            targets.clone(),
-        );
+        let (m, loss) = train_step(model, &mut optim, &settings, &inputs, targets.clone()).unwrap();
         model = m;
+        let loss = read_scalar(loss);
         assert!(loss.is_finite(), "loss {loss} at step {step}");
         if step == 0 {
             first = loss;
@@ -58,7 +56,7 @@ fn overfit<M: AutodiffModule<B> + LanguageModel<B>>(mut model: M, steps: usize) 
     }
     // The loss after the last update (train_step reports the loss before it).
     let final_loss =
-        ladder::model::step::lm_loss(model.logits(inputs), targets).into_scalar() as f64;
+        ladder::model::step::lm_loss(model.logits(&inputs).unwrap(), targets).into_scalar() as f64;
     eprintln!("loss {first:.4} -> {final_loss:.6} in {steps} steps");
     (first, final_loss)
 }

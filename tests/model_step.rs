@@ -7,9 +7,10 @@ use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Int, Tensor, TensorData};
-use ladder::model::step::{lm_loss, loss_and_grads};
+use ladder::model::step::{clip_global_norm, lm_loss, loss_and_grads, read_scalar};
 use ladder::model::{
-    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, materialize,
+    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, TokenBatch,
+    materialize,
 };
 
 type B = Autodiff<Flex>;
@@ -38,7 +39,7 @@ fn all_grads<M: AutodiffModule<B>>(model: &M, grads: &GradientsParams) -> Vec<Op
     c.out
 }
 
-fn batch(vocab: i64) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
+fn batch(vocab: i64) -> (TokenBatch<B>, Tensor<B, 2, Int>) {
     let ids: Vec<i64> = (0..2 * 9).map(|i| (i * 7 + 3) % vocab).collect();
     let mut inputs = Vec::new();
     let mut targets = Vec::new();
@@ -48,7 +49,7 @@ fn batch(vocab: i64) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
     }
     let dev = Default::default();
     (
-        Tensor::from_data(TensorData::new(inputs, [2, 8]), &dev),
+        TokenBatch::new(inputs, [2, 8], vocab as usize, &dev).unwrap(),
         Tensor::from_data(TensorData::new(targets, [2, 8]), &dev),
     )
 }
@@ -56,7 +57,7 @@ fn batch(vocab: i64) -> (Tensor<B, 2, Int>, Tensor<B, 2, Int>) {
 fn check<M: AutodiffModule<B> + LanguageModel<B>>(model: M, vocab: usize) {
     let model = materialize(model);
     let (inputs, targets) = batch(vocab as i64);
-    let loss = lm_loss(model.logits(inputs.clone()), targets.clone());
+    let loss = lm_loss(model.logits(&inputs).unwrap(), targets.clone());
     let plain_loss = loss.clone().into_scalar() as f64;
     let plain = all_grads(
         &model,
@@ -65,7 +66,8 @@ fn check<M: AutodiffModule<B> + LanguageModel<B>>(model: M, vocab: usize) {
     // Chunks of 1 token, of 5 tokens, and all 16 at once.
     for chunk_elems in [vocab, 5 * vocab, 1 << 25] {
         let (fused_loss, grads) =
-            loss_and_grads(&model, inputs.clone(), targets.clone(), chunk_elems);
+            loss_and_grads(&model, &inputs, targets.clone(), chunk_elems).unwrap();
+        let fused_loss = read_scalar(fused_loss);
         assert!(
             (fused_loss - plain_loss).abs() < 1e-5,
             "loss {fused_loss} vs {plain_loss}"
@@ -121,5 +123,67 @@ fn fused_loss_matches_autodiff_for_leviathan() {
     check(
         LeviathanConfig::new(body(), g).init::<B>(&Default::default()),
         50,
+    );
+}
+
+#[test]
+fn an_id_outside_the_vocabulary_is_an_error_not_a_panic() {
+    let dev = Default::default();
+    let e = TokenBatch::<B>::new(vec![0, 1, 50], [1, 3], 50, &dev).unwrap_err();
+    assert!(e.to_string().contains("token id 50"), "{e}");
+    let g = GeneratorConfig::new(50, 16)
+        .with_d_seed(6)
+        .with_heads(2)
+        .with_knots(5)
+        .with_modes(4)
+        .init::<B>(&dev);
+    let e = g.forward_host(&[3, -1], [1, 2], &dev).unwrap_err();
+    assert!(e.to_string().contains("token id -1"), "{e}");
+    // A batch made for a larger vocabulary is refused by the smaller model.
+    let model =
+        LeviathanConfig::new(body(), GeneratorConfig::new(50, 16).with_d_seed(6)).init::<B>(&dev);
+    let ids = TokenBatch::<B>::new(vec![0, 60], [1, 2], 100, &dev).unwrap();
+    assert!(LanguageModel::hidden(&model, &ids).is_err());
+    let dense = DenseConfig::new(50, body()).init::<B>(&dev);
+    assert!(LanguageModel::hidden(&dense, &ids).is_err());
+}
+
+#[test]
+fn global_clipping_scales_to_the_limit_on_the_device() {
+    let model = materialize(DenseConfig::new(50, body()).init::<B>(&Default::default()));
+    let (inputs, targets) = batch(50);
+    let (_, grads) = loss_and_grads(&model, &inputs, targets.clone(), 1 << 25).unwrap();
+    let norm = |g: &GradientsParams| -> f64 {
+        all_grads(&model, g)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|x| (x as f64) * (x as f64))
+            .sum::<f64>()
+            .sqrt()
+    };
+    let before = norm(&grads);
+    let dev = Default::default();
+    // A limit above the norm leaves the gradients as they are.
+    let (_, mut same) = loss_and_grads(&model, &inputs, targets.clone(), 1 << 25).unwrap();
+    let reported = read_scalar(clip_global_norm::<B, _>(
+        &model,
+        &mut same,
+        10.0 * before,
+        &dev,
+    ));
+    assert!(
+        (reported - before).abs() < 1e-4 * before,
+        "{reported} vs {before}"
+    );
+    assert!((norm(&same) - before).abs() < 1e-4 * before);
+    // A limit below it scales the global norm down to the limit.
+    let mut clipped = grads;
+    let limit = before / 4.0;
+    clip_global_norm::<B, _>(&model, &mut clipped, limit, &dev);
+    assert!(
+        (norm(&clipped) - limit).abs() < 1e-3 * limit,
+        "{} vs {limit}",
+        norm(&clipped)
     );
 }

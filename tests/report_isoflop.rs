@@ -42,6 +42,8 @@ fn row(run: &str, n: f64, d: f64, loss: f64, budget: f64) -> ResultRow {
         size: format!("n{}", n.round()),
         lr_scale: 1.0,
         budget,
+        flops_per_token: f64::NAN,
+        mfu: f64::NAN,
     }
 }
 

@@ -39,6 +39,8 @@ fn row(run: &str, arch: &str, step: i64, loss: f64, status: &str) -> ResultRow {
         size: "s".into(),
         lr_scale: 1.0,
         budget: 1e15,
+        flops_per_token: 1.8e7,
+        mfu: 0.25,
     }
 }
 
@@ -142,4 +144,21 @@ fn a_failed_write_leaves_the_old_table_intact() {
     // Parquet was rewritten; the CSV write failed and the old CSV is untouched.
     assert!(err.is_err());
     assert_eq!(std::fs::read(stem.with_extension("csv")).unwrap(), before);
+}
+
+#[test]
+fn a_table_written_before_the_utilisation_columns_still_loads() {
+    // reports/cpu-reference/table.parquet predates flops_per_token and mfu.
+    let old = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("reports/cpu-reference/table.parquet");
+    let rows = table::read_rows(&old).unwrap();
+    assert!(!rows.is_empty());
+    assert!(
+        rows.iter()
+            .all(|r| r.flops_per_token.is_nan() && r.mfu.is_nan())
+    );
+    assert!(
+        rows.iter()
+            .all(|r| r.val_loss.is_finite() || r.status != "succeeded")
+    );
 }

@@ -81,6 +81,7 @@ fn cell(store: &Path, arch: &str, steps: u64, lr: f64) -> CellSpec {
             eps: 1e-8,
             clip_norm: 1.0,
             checkpoint_every: 2,
+            precision: "f32".into(),
         },
         eval: EvalSpec {
             every_tokens: 256 * 4,
@@ -90,6 +91,7 @@ fn cell(store: &Path, arch: &str, steps: u64, lr: f64) -> CellSpec {
         study: Default::default(),
         budget: None,
         wsd: None,
+        peak_tflops: None,
     }
 }
 
@@ -187,6 +189,30 @@ fn a_killed_run_resumes_to_the_same_curve() {
                 rb.val_loss
             );
         }
+        // TensorBoard curves: one point per step and per evaluation, at the tokens seen, the
+        // resumed run's exactly like the whole one's (the killed run's extra steps are gone).
+        for (dir, rec) in [(&whole, &a), (&killed, &b)] {
+            let scalars = ladder::train::tensorboard::read_scalars(&dir.join("tb")).unwrap();
+            let of = |tag: &str| -> Vec<(i64, f32)> {
+                scalars
+                    .iter()
+                    .filter(|s| s.0 == tag)
+                    .map(|s| (s.1, s.2))
+                    .collect()
+            };
+            let train = of("train/loss");
+            assert_eq!(
+                train.iter().map(|x| x.0).collect::<Vec<_>>(),
+                la.iter().map(|x| 256 * x.0 as i64).collect::<Vec<_>>(),
+                "{arch}"
+            );
+            for ((_, tb), (_, l)) in train.iter().zip(&la) {
+                assert!((*tb as f64 - l).abs() < 1e-3 * l, "{arch}: {tb} vs {l}");
+            }
+            let val = of("val/loss");
+            assert_eq!(val.len(), rec.rows.len(), "{arch}");
+            assert_eq!(of("train/grad_norm").len(), steps as usize);
+        }
         // Learning happened: the last evaluation is below the first.
         assert!(
             a.rows.last().unwrap().val_loss < a.rows[0].val_loss,
@@ -223,6 +249,33 @@ fn an_absurd_learning_rate_diverges() {
     assert!(rec.rows.iter().all(|r| r.status == "diverged"));
     assert!(rec.rows.last().unwrap().val_loss.is_nan());
     assert!(dir.join("metrics.jsonl").exists(), "logs are kept");
+    // Diverged names the first step whose loss or gradient norm was not finite; the values
+    // are read every READ_EVERY steps, so the run stopped at most that many steps later and
+    // kept no checkpoint past the divergence.
+    let msg = rec.message.unwrap();
+    let at: u64 = msg
+        .split("at step ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{msg}"));
+    let read: u64 = msg
+        .split("read at step ")
+        .nth(1)
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{msg}"));
+    assert!(
+        at <= read && read - at < ladder::train::runner::READ_EVERY,
+        "{msg}"
+    );
+    assert!(latest_step(&dir).is_none_or(|s| s < at), "{msg}");
+    assert_eq!(rec.rows.last().unwrap().step, at as i64);
+    let lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(
+        lines.lines().count() as u64,
+        at,
+        "metrics up to the diverged step"
+    );
 }
 
 #[test]

@@ -73,6 +73,7 @@ fn base(store: &Path) -> CellSpec {
             eps: 1e-8,
             clip_norm: 1.0,
             checkpoint_every: 2,
+            precision: "f32".into(),
         },
         eval: EvalSpec {
             every_tokens: 4 * BATCH,
@@ -82,6 +83,7 @@ fn base(store: &Path) -> CellSpec {
         study: Default::default(),
         budget: None,
         wsd: None,
+        peak_tflops: None,
     }
 }
 

@@ -1,5 +1,5 @@
-//! `ladder bench`: benchmarks run side by side with a Python peer where one is installed,
-//! in the same process run, printing both times and their ratio.
+//! `ladder bench`: benchmarks run side by side with a Python peer where one is installed
+//! (`super::peer`), interleaved in the same run, printing medians, ranges and ratios.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +8,7 @@ use std::time::Instant;
 use clap::{Args, Subcommand};
 
 use super::output::num;
+use super::peer::{self, Spread};
 use super::{bench_tokenize, bench_train};
 use crate::fit::{self, FitSpec, LawKind};
 use crate::table;
@@ -34,29 +35,30 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
 
 #[derive(Debug, Args)]
 pub struct BenchFitArgs {
-    /// Chinchilla-style table to fit.
+    /// Chinchilla-style table to fit (the committed copy of Besiroglu et al.'s data).
     #[arg(
         long,
-        default_value = "../shared/data/chinchilla_epoch_svg_extracted.csv"
+        default_value = "tests/fixtures/chinchilla_epoch_svg_extracted.csv"
     )]
     pub table: PathBuf,
     /// Outliers dropped before fitting, as Besiroglu et al. do.
     #[arg(long, default_value_t = 5)]
     pub exclude_top: usize,
-    /// The SciPy peer script.
-    #[arg(long, default_value = "../shared/peers/scipy_fit.py")]
-    pub peer: PathBuf,
+    /// Python interpreter of the SciPy peer [default: $LADDER_PYTHON, else python3].
+    #[arg(long)]
+    pub python: Option<String>,
+    /// The SciPy peer script [default: the copy of bench/scipy_fit.py in the binary].
+    #[arg(long)]
+    pub peer: Option<PathBuf>,
+    /// Skip the SciPy peer.
+    #[arg(long)]
+    pub no_peer: bool,
     /// Bootstrap resamples to time.
     #[arg(long, default_value_t = 1000)]
     pub bootstrap: usize,
-    /// Repetitions of the fit (the median is reported).
+    /// Rounds, each one ladder fit then one SciPy fit (interleaved); medians and ranges.
     #[arg(long, default_value_t = 3)]
-    pub reps: usize,
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    pub runs: usize,
 }
 
 fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
@@ -66,21 +68,49 @@ fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
         ..FitSpec::new(LawKind::Nd)
     };
     let threads = rayon::current_num_threads();
-    let mut times = Vec::new();
+    let python = peer::python(args.python.as_deref());
+    let ready = if args.no_peer {
+        Err("--no-peer".to_string())
+    } else {
+        peer::check_modules(&python, "scipy, numpy")
+    };
+    let script = match &ready {
+        Ok(()) => Some(peer::Script::new(
+            args.peer.as_deref(),
+            peer::SCIPY_FIT,
+            "scipy_fit.py",
+        )?),
+        Err(_) => None,
+    };
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    let mut ratios = Vec::new();
     let mut report = None;
-    for _ in 0..args.reps.max(1) {
+    let mut peer_line = String::new();
+    for round in 0..args.runs.max(1) {
         let t0 = Instant::now();
         report = Some(fit::fit(&input, &spec)?);
-        times.push(t0.elapsed().as_secs_f64());
+        let t = t0.elapsed().as_secs_f64();
+        ours.push(t);
+        let mut line = format!("run {}: ladder {t:.3} s", round + 1);
+        if let Some(s) = &script {
+            let (fit_s, l) = run_peer(&python, s.path(), &args.table, args.exclude_top)?;
+            theirs.push(fit_s);
+            ratios.push(fit_s / t);
+            peer_line = l;
+            line.push_str(&format!(", scipy {fit_s:.1} s, ratio {:.0}x", fit_s / t));
+        }
+        eprintln!("{line}");
     }
-    let report = report.expect("at least one repetition");
-    let ours = median(times);
+    let report = report.expect("at least one run");
+    let spread = |v: &[f64], d: usize| Spread::of(v).map_or("-".into(), |s| s.show(d));
     let p = &report.params;
     println!(
-        "ladder  fit: {} starts on {} points, {threads} threads: {ours:.3} s (median of {})",
+        "ladder  fit: {} starts on {} points, {threads} threads: {} s, median (range) of {}",
         report.starts,
         report.n_points,
-        args.reps.max(1)
+        spread(&ours, 3),
+        ours.len()
     );
     println!(
         "        E={} A={} B={} alpha={} beta={} objective={:.6e}",
@@ -109,15 +139,18 @@ fn bench_fit(args: BenchFitArgs) -> anyhow::Result<()> {
         boot_spec.extra_starts,
         laws.iter().filter(|l| l.law().is_none()).count()
     );
-    bench_isoflop(args.bootstrap, args.reps.max(1))?;
-    match run_peer(&args.peer, &args.table, args.exclude_top)? {
-        PeerResult::Skipped(why) => println!("peer skipped: {why}"),
-        PeerResult::Ran { fit_s, line } => {
-            println!("scipy   fit: {fit_s:.3} s (1 thread)\n        {line}");
+    bench_isoflop(args.bootstrap, args.runs.max(1))?;
+    match ready {
+        Err(why) => println!("peer skipped: {why}"),
+        Ok(()) => {
             println!(
-                "ratio   scipy / ladder = {:.1}x  ({:.1}x per thread)",
-                fit_s / ours,
-                fit_s / ours / threads as f64
+                "scipy   fit: {} s (1 thread), median (range)\n        {peer_line}",
+                spread(&theirs, 1)
+            );
+            println!(
+                "ratio   scipy / ladder, per run: {}x ({:.0}x per thread at the median)",
+                spread(&ratios, 0),
+                Spread::of(&ratios).map_or(f64::NAN, |s| s.median) / threads as f64
             );
         }
     }
@@ -167,7 +200,7 @@ fn bench_isoflop(resamples: usize, reps: usize) -> anyhow::Result<()> {
         .fold((f64::INFINITY, 0.0f64), |(a, b), t| (a.min(*t), b.max(*t)));
     println!(
         "ladder  approach 2: 10 budgets x 9 sizes, {resamples} resamples: {:.4} s (median of {reps}; {lo:.4}-{hi:.4} s), a_opt {} b_opt {} (law: {} {})",
-        median(times),
+        Spread::of(&times).map_or(f64::NAN, |s| s.median),
         num(report.a_opt.unwrap_or(f64::NAN)),
         num(report.b_opt.unwrap_or(f64::NAN)),
         num(0.3658 / (0.3478 + 0.3658)),
@@ -176,29 +209,21 @@ fn bench_isoflop(resamples: usize, reps: usize) -> anyhow::Result<()> {
     Ok(())
 }
 
-enum PeerResult {
-    Skipped(String),
-    Ran { fit_s: f64, line: String },
-}
-
-fn run_peer(peer: &Path, table: &Path, exclude: usize) -> anyhow::Result<PeerResult> {
-    if !peer.exists() {
-        return Ok(PeerResult::Skipped(format!("{} not found", peer.display())));
-    }
-    let has_scipy = Command::new("python3")
-        .args(["-c", "import scipy, numpy"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !has_scipy {
-        return Ok(PeerResult::Skipped(
-            "python3 with numpy and scipy is not installed".into(),
-        ));
-    }
-    let out = Command::new("python3")
-        .arg(peer)
+/// Runs the SciPy peer once: its fit time and its parameter line.
+fn run_peer(
+    python: &str,
+    script: &Path,
+    table: &Path,
+    exclude: usize,
+) -> anyhow::Result<(f64, String)> {
+    // The SciPy fit is one Python thread; BLAS threads only spin (badly so on a busy machine).
+    let out = Command::new(python)
+        .arg(script)
         .arg(table)
         .args(["--exclude", &exclude.to_string()])
+        .env("OPENBLAS_NUM_THREADS", "1")
+        .env("OMP_NUM_THREADS", "1")
+        .env("MKL_NUM_THREADS", "1")
         .output()?;
     if !out.status.success() {
         anyhow::bail!(
@@ -219,5 +244,5 @@ fn run_peer(peer: &Path, table: &Path, exclude: usize) -> anyhow::Result<PeerRes
         .find(|l| l.starts_with("E="))
         .unwrap_or("")
         .to_string();
-    Ok(PeerResult::Ran { fit_s, line })
+    Ok((fit_s, line))
 }

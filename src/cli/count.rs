@@ -75,7 +75,7 @@ pub fn run(args: CountArgs) -> anyhow::Result<()> {
         if args.tie {
             bail!("--tie applies to dense only: Leviathan's head is untied");
         }
-        let g = args.generator.config(vocab, args.d_model)?;
+        let g = args.generator.config(vocab, args.d_model, "v2")?;
         let mut cfg = LeviathanConfig::new(body, g);
         cfg.validate().context("invalid model")?;
         if args.isoparametric {

@@ -7,9 +7,10 @@ use crate::model::GeneratorConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct GeneratorArgs {
-    /// Generator preset (leviathan only).
-    #[arg(long, default_value = "v2", value_parser = ["v1", "v2"])]
-    pub preset: String,
+    /// Generator preset (leviathan only): `cpu` (scaled with d_model, the experiments' default),
+    /// or the paper's `v1`/`v2` [default: v2 for count, cpu for bench train].
+    #[arg(long, value_parser = ["cpu", "v1", "v2"])]
+    pub preset: Option<String>,
     /// Override the generator's digits k.
     #[arg(long)]
     pub digits: Option<usize>,
@@ -28,9 +29,16 @@ pub struct GeneratorArgs {
 }
 
 impl GeneratorArgs {
-    /// The preset for `vocab` ids and width `d_model`, with the overrides applied.
-    pub fn config(&self, vocab: usize, d_model: usize) -> crate::Result<GeneratorConfig> {
-        let mut g = GeneratorConfig::preset(&self.preset, vocab, d_model)?;
+    /// The preset (`default_preset` unless one was given) for `vocab` ids and width `d_model`,
+    /// with the overrides applied.
+    pub fn config(
+        &self,
+        vocab: usize,
+        d_model: usize,
+        default_preset: &str,
+    ) -> crate::Result<GeneratorConfig> {
+        let preset = self.preset.as_deref().unwrap_or(default_preset);
+        let mut g = GeneratorConfig::preset(preset, vocab, d_model)?;
         g.digits = self.digits.unwrap_or(g.digits);
         g.d_seed = self.d_seed.unwrap_or(g.d_seed);
         g.heads = self.gen_heads.unwrap_or(g.heads);

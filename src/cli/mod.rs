@@ -10,6 +10,7 @@ mod fit;
 mod generator_args;
 mod multiplier;
 mod output;
+mod peer;
 mod report;
 mod run;
 mod status;

@@ -45,14 +45,27 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         None => None,
     };
     let threads = plan.executor.threads_per_job;
-    let jobs = args
+    // On CUDA, one cell per visible GPU (CUDA_VISIBLE_DEVICES respected), each process
+    // seeing only its own.
+    let gpus = if plan.train.device == "cuda" {
+        crate::graph::work::visible_gpus()
+    } else {
+        Vec::new()
+    };
+    let mut jobs = args
         .jobs
         .or(plan.executor.jobs)
-        .unwrap_or_else(|| exec::default_jobs(threads));
+        .unwrap_or_else(|| match gpus.len() {
+            0 => exec::default_jobs(threads),
+            n => n,
+        });
     if jobs == 0 {
         bail!("--jobs: expected a positive integer, got 0");
     }
-    let ctx = Ctx::new(&plan, &graph, Trainer::from_env(threads)?)?;
+    if !gpus.is_empty() {
+        jobs = jobs.min(gpus.len());
+    }
+    let ctx = Ctx::new(&plan, &graph, Trainer::from_env(threads)?.with_gpus(gpus))?;
     let todo = exec::todo(&graph, only.as_ref());
     if todo.is_empty() {
         bail!("--only {}: no step matches", args.only.unwrap_or_default());

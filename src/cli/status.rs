@@ -1,5 +1,6 @@
 //! `ladder status EXP.toml`: every step and cell with its state (from the steps' own files),
-//! what the next `ladder run` would do with it, the cells with no results yet, and totals.
+//! what the next `ladder run` would do with it, the running cells' tokens/s and MFU (against
+//! `[device] peak_tflops`), the cells with no results yet, and totals.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use crate::graph::exec;
 use crate::graph::status::{self, read_lease, read_status};
 use crate::graph::work::{Ctx, Trainer};
 use crate::graph::{Graph, StepKind};
+use crate::train::runner::{METRICS_FILE, mfu};
 use crate::train::{RECORD_FILE, RunRecord};
 
 #[derive(Debug, Args)]
@@ -51,6 +53,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                 .and_then(|s| s.message.clone())
                 .unwrap_or_default(),
         };
+        let mut rate = (None, None);
         if step.kind == StepKind::Train {
             let record = RunRecord::load(&dir.join(RECORD_FILE)).ok();
             let last = record.as_ref().and_then(|r| r.rows.last());
@@ -60,19 +63,40 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                     r.val_loss, r.tokens
                 );
             }
+            if state == "running" {
+                // The latest window's rate from the metrics log; FLOPs per token from the
+                // record's rows (3 x forward, as the table's `flops_per_token`).
+                let tps = last_tokens_per_s(&dir.join(METRICS_FILE));
+                let fpt = last.map(|r| r.flops_per_token).filter(|f| f.is_finite());
+                let mfu = tps.zip(fpt).map(|(t, f)| mfu(t, f, plan.peak_tflops));
+                if let Some(t) = tps {
+                    let m = mfu
+                        .filter(|m| m.is_finite())
+                        .map_or(String::new(), |m| format!(", MFU {:.1}%", 100.0 * m));
+                    detail = format!("{t:.0} tok/s{m}; {detail}");
+                }
+                rate = (tps, mfu.filter(|m| m.is_finite()));
+            }
             if !st.as_ref().is_some_and(|s| s.status.is_ok()) {
                 missing.push(format!("{} {}", step.name(), step.label));
             }
             *totals.entry(state.clone()).or_default() += 1;
         }
         let verdict = next[i].split_whitespace().next().unwrap_or("").to_string();
-        rows.push((step.name(), step.label.clone(), state, verdict, detail));
+        rows.push((
+            step.name(),
+            step.label.clone(),
+            state,
+            verdict,
+            detail,
+            rate,
+        ));
     }
     if args.json {
         return print_json(&json!({
             "exp": plan.name,
             "runs_dir": plan.runs_dir(),
-            "steps": rows.iter().map(|(n, l, s, v, d)| json!({"step": n, "label": l, "state": s, "next": v, "detail": d})).collect::<Vec<_>>(),
+            "steps": rows.iter().map(|(n, l, s, v, d, (tps, mfu))| json!({"step": n, "label": l, "state": s, "next": v, "detail": d, "tokens_per_s": tps, "mfu": mfu})).collect::<Vec<_>>(),
             "missing_cells": missing,
             "cells": plan.cells.len(),
             "totals": totals,
@@ -85,7 +109,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         plan.runs_dir().display()
     );
     let mut t = TextTable::new(&["step", "label", "state", "next run", "detail"]);
-    for (n, l, s, v, d) in rows {
+    for (n, l, s, v, d, _) in rows {
         t.row(vec![n, l, s, v, d.chars().take(90).collect()]);
     }
     print!("{}", t.render());
@@ -103,4 +127,12 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
     let parts: Vec<String> = totals.iter().map(|(s, n)| format!("{n} {s}")).collect();
     println!("cells: {} total; {}", plan.cells.len(), parts.join(", "));
     Ok(())
+}
+
+/// The `tokens_per_s` of the last line of a cell's metrics log.
+fn last_tokens_per_s(path: &std::path::Path) -> Option<f64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    v["tokens_per_s"].as_f64().filter(|t| t.is_finite())
 }

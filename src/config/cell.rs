@@ -44,6 +44,9 @@ pub struct CellSpec {
     /// absent for an ordinary run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wsd: Option<Wsd>,
+    /// The device's peak TFLOP/s (the experiment's `[device] peak_tflops`), for the rows' MFU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_tflops: Option<f64>,
 }
 
 /// A cell's place in its study: the grid size it was planned for (cells of one size are
@@ -195,6 +198,17 @@ pub struct TrainSpec {
     pub clip_norm: f64,
     /// Checkpoint every this many optimiser steps (and at the end).
     pub checkpoint_every: u64,
+    /// `f32`, `bf16` or `f16` (the last two on CUDA only; `crate::model::precision`).
+    #[serde(default = "default_precision", skip_serializing_if = "is_f32")]
+    pub precision: String,
+}
+
+fn default_precision() -> String {
+    "f32".into()
+}
+
+fn is_f32(p: &str) -> bool {
+    p == "f32"
 }
 
 fn default_decay_frac() -> f64 {
@@ -271,6 +285,23 @@ impl CellSpec {
             return Err(format!(
                 "key `model.generator.spline_decay`: expected one, exempt or zero, got `{}`",
                 g.spline_decay
+            ));
+        }
+        if !["f32", "bf16", "f16"].contains(&self.train.precision.as_str()) {
+            return Err(format!(
+                "key `train.precision`: expected f32, bf16 or f16, got `{}`",
+                self.train.precision
+            ));
+        }
+        if self.train.precision != "f32" && self.device != "cuda" {
+            return Err(format!(
+                "key `train.precision`: `{}` needs device `cuda`: the CPU backend (flex) trains in f32 only",
+                self.train.precision
+            ));
+        }
+        if let Some(p) = self.peak_tflops.filter(|p| !(p.is_finite() && *p > 0.0)) {
+            return Err(format!(
+                "key `peak_tflops`: expected a positive number, got {p}"
             ));
         }
         if !["cosine", "wsd"].contains(&self.train.schedule.as_str()) {

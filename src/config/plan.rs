@@ -36,6 +36,7 @@ const ARCHES: &[&str] = &["dense", "leviathan"];
 const MODES: &[&str] = &["iso_body", "isoparametric"];
 const SCHEDULES: &[&str] = &["cosine", "wsd"];
 const DEVICES: &[&str] = &["cpu", "cuda"];
+const PRECISIONS: &[&str] = &["f32", "bf16", "f16"];
 const TOKENIZERS: &[&str] = &["o200k_base", "cl100k_base", "r50k_base"];
 const EXECUTORS: &[&str] = &["local", "slurm"];
 
@@ -94,6 +95,9 @@ pub struct TrainPlan {
     #[serde(skip_serializing_if = "HyperFrom::is_total")]
     pub hyper_from: HyperFrom,
     pub device: String,
+    /// Versioned only when not the default `f32`, so existing step ids do not move.
+    #[serde(skip_serializing_if = "is_f32")]
+    pub precision: String,
     pub micro_batch: usize,
     pub schedule: String,
     pub final_lr_frac: f64,
@@ -108,6 +112,10 @@ pub struct TrainPlan {
     pub beta2: Option<f64>,
     pub weight_decay: Option<f64>,
     pub tokens: Option<u64>,
+}
+
+fn is_f32(p: &str) -> bool {
+    p == "f32"
 }
 
 /// Evaluation settings.
@@ -209,6 +217,8 @@ pub struct Plan {
     pub analysis: Option<PathBuf>,
     pub cells: Vec<PlannedCell>,
     pub executor: ExecutorPlan,
+    /// `[device] peak_tflops`: for MFU only, never versioned.
+    pub peak_tflops: Option<f64>,
 }
 
 impl Plan {
@@ -463,6 +473,26 @@ impl Plan {
         one_of(&err, "train.hyper_from", &t.hyper_from, HyperFrom::NAMES)?;
         let hyper_from: HyperFrom = t.hyper_from.parse()?;
         one_of(&err, "train.device", &t.device, DEVICES)?;
+        one_of(&err, "train.precision", &t.precision, PRECISIONS)?;
+        if t.precision != "f32" && t.device != "cuda" {
+            return Err(err(
+                "train.precision",
+                format!(
+                    "`{}` needs device `cuda`: the CPU backend (flex) trains in f32 only",
+                    t.precision
+                ),
+            ));
+        }
+        if let Some(p) = spec
+            .device
+            .peak_tflops
+            .filter(|p| !(p.is_finite() && *p > 0.0))
+        {
+            return Err(err(
+                "device.peak_tflops",
+                format!("expected a positive number of TFLOP/s, got {p}"),
+            ));
+        }
         one_of(&err, "train.schedule", &t.schedule, SCHEDULES)?;
         if t.micro_batch == 0 {
             return Err(err(
@@ -518,6 +548,7 @@ impl Plan {
             recipe,
             hyper_from,
             device: t.device.clone(),
+            precision: t.precision.clone(),
             micro_batch: t.micro_batch,
             schedule: t.schedule.clone(),
             final_lr_frac: t.final_lr_frac,
@@ -675,6 +706,7 @@ impl Plan {
             analysis,
             cells,
             executor,
+            peak_tflops: spec.device.peak_tflops,
         })
     }
 }

@@ -27,6 +27,7 @@
 //! [train]      # recipe, hyper_from, micro_batch, schedule, optimiser settings, overrides
 //! [eval]       # count (evaluations per run), tokens
 //! [executor]   # kind, jobs, threads_per_job, [executor.slurm]
+//! [device]     # peak_tflops (for MFU; not part of any step's identity)
 //! ```
 
 use std::path::Path;
@@ -58,6 +59,19 @@ pub struct ExperimentSpec {
     pub eval: EvalSection,
     #[serde(default)]
     pub executor: ExecutorSection,
+    #[serde(default)]
+    pub device: DeviceSection,
+}
+
+/// The machine the cells train on, for utilisation figures only: outside `[train]`, whose
+/// every field is versioned into the cells' step ids, so that naming the peak never retrains.
+#[derive(Debug, Clone, PartialEq, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceSection {
+    /// Peak throughput of one device in the training precision, TFLOP/s (dense, without
+    /// sparsity). Examples, bf16 tensor cores: H100 SXM 989, H200 SXM 989. Each result row's
+    /// `mfu` is tokens/s x training FLOPs per token / (peak_tflops x 10^12); without it, NaN.
+    pub peak_tflops: Option<f64>,
 }
 
 /// Corpus and tokenizer.
@@ -243,6 +257,10 @@ pub struct TrainSection {
     /// `cpu` or `cuda`.
     #[serde(default = "default_device")]
     pub device: String,
+    /// Floating-point precision of the forward and backward passes: `f32` (default), or
+    /// `bf16` / `f16` (CUDA only). See `crate::model::precision`.
+    #[serde(default = "default_precision")]
+    pub precision: String,
     #[serde(default = "default_micro_batch")]
     pub micro_batch: usize,
     #[serde(default = "default_schedule")]
@@ -360,6 +378,9 @@ fn default_recipe() -> String {
 }
 fn default_device() -> String {
     "cpu".into()
+}
+fn default_precision() -> String {
+    "f32".into()
 }
 fn default_micro_batch() -> usize {
     8

@@ -39,6 +39,79 @@ pub struct Trainer {
     pub exe: PathBuf,
     /// `RAYON_NUM_THREADS` of each training process.
     pub threads: usize,
+    /// When cells train on CUDA: the visible GPUs, one handed to each training process as its
+    /// `CUDA_VISIBLE_DEVICES` (so its device 0) for as long as it runs.
+    pub gpus: Option<std::sync::Arc<GpuPool>>,
+}
+
+/// The GPUs a local orchestrator may use: `CUDA_VISIBLE_DEVICES` when set (CUDA's rules: the
+/// list stops at the first empty or `-1` entry), else one per `/proc/driver/nvidia/gpus`
+/// entry, else none.
+pub fn visible_gpus() -> Vec<String> {
+    match std::env::var("CUDA_VISIBLE_DEVICES") {
+        Ok(v) => parse_visible_devices(&v),
+        Err(_) => {
+            let n = std::fs::read_dir("/proc/driver/nvidia/gpus")
+                .map(|d| d.count())
+                .unwrap_or(0);
+            (0..n).map(|i| i.to_string()).collect()
+        }
+    }
+}
+
+/// The device names of a `CUDA_VISIBLE_DEVICES` value.
+pub fn parse_visible_devices(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .take_while(|s| !s.is_empty() && !s.starts_with('-'))
+        .map(str::to_string)
+        .collect()
+}
+
+/// GPUs handed out one per training process.
+#[derive(Debug)]
+pub struct GpuPool {
+    free: Mutex<Vec<String>>,
+}
+
+impl GpuPool {
+    pub fn new(gpus: Vec<String>) -> Self {
+        let mut free = gpus;
+        free.reverse(); // handed out in the listed order
+        GpuPool {
+            free: Mutex::new(free),
+        }
+    }
+
+    /// A free GPU, waiting for one if all are taken (the executor runs at most as many
+    /// training processes as there are GPUs, so this does not wait in practice).
+    pub fn take(self: &std::sync::Arc<Self>) -> GpuLease {
+        loop {
+            if let Some(id) = self.free.lock().expect("gpu pool").pop() {
+                return GpuLease {
+                    pool: self.clone(),
+                    id,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A GPU held by one training process; returned to the pool on drop.
+pub struct GpuLease {
+    pool: std::sync::Arc<GpuPool>,
+    pub id: String,
+}
+
+impl Drop for GpuLease {
+    fn drop(&mut self) {
+        self.pool
+            .free
+            .lock()
+            .expect("gpu pool")
+            .push(std::mem::take(&mut self.id));
+    }
 }
 
 impl Trainer {
@@ -51,7 +124,14 @@ impl Trainer {
         Ok(Trainer {
             exe,
             threads: threads.max(1),
+            gpus: None,
         })
+    }
+
+    /// Hands each training process one of `gpus` (none: leave the environment alone).
+    pub fn with_gpus(mut self, gpus: Vec<String>) -> Trainer {
+        self.gpus = (!gpus.is_empty()).then(|| std::sync::Arc::new(GpuPool::new(gpus)));
+        self
     }
 }
 
@@ -431,16 +511,7 @@ fn copy_dir(from: &Path, to: &Path) -> Result<()> {
 /// The LEV generator of a cell: the preset (`cpu` scales with d_model) plus overrides.
 fn generator(plan: &Plan, vocab: usize, d_model: usize) -> Result<GeneratorConfig> {
     let g = &plan.model.generator;
-    let mut c = match g.preset.as_str() {
-        // Small enough for CPU: a few thousand parameters at d = 32, growing with d.
-        "cpu" => GeneratorConfig::new(vocab, d_model)
-            .with_digits(3)
-            .with_d_seed((d_model / 2).max(8))
-            .with_heads(2)
-            .with_knots(8)
-            .with_modes((d_model / 8).max(4)),
-        other => GeneratorConfig::preset(other, vocab, d_model)?,
-    };
+    let mut c = GeneratorConfig::preset(&g.preset, vocab, d_model)?;
     if let Some(v) = g.digits {
         c.digits = v;
     }
@@ -574,6 +645,7 @@ pub fn cell_spec(
             eps: t.eps,
             clip_norm: t.clip_norm,
             checkpoint_every: t.checkpoint_every,
+            precision: t.precision.clone(),
         },
         eval: EvalSpec {
             every_tokens: every,
@@ -588,6 +660,7 @@ pub fn cell_spec(
         },
         budget: None,
         wsd: None,
+        peak_tflops: plan.peak_tflops,
     };
     spec.validate().map_err(|e| {
         Error::Graph(format!(
@@ -601,7 +674,12 @@ pub fn cell_spec(
 /// Starts `ladder train cell.toml` with its output appended to the step's log. The child is
 /// killed if this thread's process dies (`PR_SET_PDEATHSIG`), so a `kill -9`ed orchestrator
 /// leaves no orphan training that a restarted one would duplicate.
-pub fn spawn_trainer(trainer: &Trainer, cell: &Path, dir: &Path) -> Result<Child> {
+pub fn spawn_trainer(
+    trainer: &Trainer,
+    cell: &Path,
+    dir: &Path,
+    gpu: Option<&str>,
+) -> Result<Child> {
     use std::os::unix::process::CommandExt;
     let log_path = dir.join(TRAIN_LOG);
     let log = std::fs::OpenOptions::new()
@@ -617,6 +695,9 @@ pub fn spawn_trainer(trainer: &Trainer, cell: &Path, dir: &Path) -> Result<Child
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(err);
+    if let Some(id) = gpu {
+        cmd.env("CUDA_VISIBLE_DEVICES", id);
+    }
     // SAFETY: prctl and getppid are async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         let parent = libc::getpid();
@@ -640,7 +721,8 @@ pub fn supervise_train(
     dir: &Path,
     lease: &Lease,
 ) -> Result<(State, String)> {
-    let mut child = spawn_trainer(trainer, cell, dir)?;
+    let gpu = trainer.gpus.as_ref().map(|p| p.take());
+    let mut child = spawn_trainer(trainer, cell, dir, gpu.as_ref().map(|g| g.id.as_str()))?;
     let status = loop {
         if lease.is_lost() {
             let _ = child.kill();

@@ -18,6 +18,7 @@ use burn::tensor::module::embedding;
 use burn::tensor::{Int, Tensor};
 
 use super::blocks::{Body, BodyConfig};
+use super::precision::{Precision, cast_to};
 use crate::error::{Error, Result};
 
 /// Configuration of the dense baseline.
@@ -55,6 +56,7 @@ impl DenseConfig {
             embed,
             body: self.body.init(device),
             head,
+            precision: Precision::F32,
         }
     }
 }
@@ -67,20 +69,35 @@ pub struct Dense<B: Backend> {
     pub body: Body<B>,
     /// `None` when tied to `embed`.
     pub head: Option<Linear<B>>,
+    /// Compute type of the body (a constant: parameters stay f32, `super::precision`).
+    pub precision: Precision,
 }
 
 impl<B: Backend> Dense<B> {
-    /// Token ids `[batch, seq]` to final hidden states `[batch, seq, d_model]`.
+    /// The same weights computing in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    /// Token ids `[batch, seq]` to final hidden states `[batch, seq, d_model]`, in the
+    /// compute type.
     pub fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.body.forward(embedding(self.embed.val(), ids))
+        let x = embedding(self.embed.val(), ids);
+        self.body.forward(cast_to(x, self.precision.dtype()))
     }
 
     /// Token ids `[batch, seq]` to logits `[batch, seq, vocab]`.
     pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
         let h = self.hidden(ids);
-        match &self.head {
-            Some(head) => head.forward(h),
-            None => h.matmul(self.embed.val().transpose().unsqueeze::<3>()),
-        }
+        let w = match &self.head {
+            Some(head) => head.weight.val(),
+            None => self.embed.val().transpose(),
+        };
+        let dtype = h.dtype();
+        cast_to(
+            h.matmul(cast_to(w, dtype).unsqueeze::<3>()),
+            burn::tensor::DType::F32,
+        )
     }
 }

@@ -51,6 +51,7 @@ use burn::tensor::module::embedding;
 use burn::tensor::{Int, Tensor, TensorData};
 
 use super::blocks::{Body, BodyConfig};
+use super::precision::{Precision, cast_to};
 use crate::error::{Error, Result};
 
 /// How the generator covers the ids of a batch. All strategies give the same embeddings.
@@ -190,13 +191,25 @@ impl GeneratorConfig {
         GeneratorConfig::new(vocab, d_model).with_knots(32)
     }
 
-    /// A preset by name: `v1` or `v2`.
+    /// CPU-scale preset: small enough for CPU (a few thousand parameters at d = 32), growing
+    /// with d_model: k = 3, d_seed = d/2 (at least 8), h = 2, κ = 8, r = d/8 (at least 4).
+    pub fn cpu(vocab: usize, d_model: usize) -> Self {
+        GeneratorConfig::new(vocab, d_model)
+            .with_digits(3)
+            .with_d_seed((d_model / 2).max(8))
+            .with_heads(2)
+            .with_knots(8)
+            .with_modes((d_model / 8).max(4))
+    }
+
+    /// A preset by name: `cpu`, `v1` or `v2`.
     pub fn preset(name: &str, vocab: usize, d_model: usize) -> Result<Self> {
         match name {
+            "cpu" => Ok(Self::cpu(vocab, d_model)),
             "v1" => Ok(Self::v1(vocab, d_model)),
             "v2" => Ok(Self::v2(vocab, d_model)),
             other => Err(Error::Invalid(format!(
-                "unknown generator preset {other:?} (v1|v2)"
+                "unknown generator preset {other:?} (cpu|v1|v2)"
             ))),
         }
     }
@@ -342,17 +355,37 @@ impl<B: Backend> Generator<B> {
         self
     }
 
-    /// Token ids `[batch, seq]` to embeddings `[batch, seq, D]`, following `strategy`.
-    pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        let [b, t] = ids.dims();
-        let device = ids.device();
-        let host: Vec<usize> = ids.to_data().iter::<i64>().map(|v| v as usize).collect();
-        if let Some(bad) = host.iter().find(|&&v| v >= self.vocab) {
-            panic!(
-                "token id {bad} is outside the generator's vocabulary of {}",
-                self.vocab
-            );
+    /// The vocabulary size V (ids are `0..V`).
+    pub fn vocab(&self) -> usize {
+        self.vocab
+    }
+
+    /// Token ids `[batch, seq]` on the device to embeddings `[batch, seq, D]`: reads the ids
+    /// back to plan the work, so the training step uses [`Generator::forward_host`] instead.
+    pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
+        let dims = ids.dims();
+        let host: Vec<i64> = ids.to_data().iter::<i64>().collect();
+        self.forward_host(&host, dims, &ids.device())
+    }
+
+    /// Token ids held on the host (row-major `dims`) to embeddings `[batch, seq, D]` on
+    /// `device`, following `strategy`: the distinct ids are found on the host, so nothing is
+    /// read back from the device. An id outside `0..V` is an error.
+    pub fn forward_host(
+        &self,
+        ids: &[i64],
+        dims: [usize; 2],
+        device: &B::Device,
+    ) -> Result<Tensor<B, 3>> {
+        let [b, t] = dims;
+        if ids.len() != b * t {
+            return Err(Error::Model(format!(
+                "{} token ids do not fill a [{b}, {t}] batch",
+                ids.len()
+            )));
         }
+        super::check_ids(ids, self.vocab)?;
+        let host: Vec<usize> = ids.iter().map(|&v| v as usize).collect();
         let strategy = match self.strategy {
             GeneratorStrategy::Auto => {
                 let distinct = distinct_sorted(&host).len();
@@ -368,10 +401,8 @@ impl<B: Backend> Generator<B> {
             GeneratorStrategy::PerToken => self.embed_ids(&host),
             GeneratorStrategy::Vocabulary => {
                 let all: Vec<usize> = (0..self.vocab).collect();
-                let index = Tensor::<B, 1, Int>::from_data(
-                    TensorData::new(host.iter().map(|&v| v as i64).collect(), [b * t]),
-                    &device,
-                );
+                let index =
+                    Tensor::<B, 1, Int>::from_data(TensorData::new(ids.to_vec(), [b * t]), device);
                 self.embed_ids(&all).select(0, index)
             }
             _ => {
@@ -381,12 +412,12 @@ impl<B: Backend> Generator<B> {
                     .map(|v| distinct.binary_search(v).expect("id is in its own set") as i64)
                     .collect();
                 let index =
-                    Tensor::<B, 1, Int>::from_data(TensorData::new(inverse, [b * t]), &device);
+                    Tensor::<B, 1, Int>::from_data(TensorData::new(inverse, [b * t]), device);
                 self.embed_ids(&distinct).select(0, index)
             }
         };
         let d = rows.dims()[1];
-        rows.reshape([b, t, d])
+        Ok(rows.reshape([b, t, d]))
     }
 
     /// Embeddings of the given ids, `[ids.len(), D]`, generated `chunk_tokens` at a time.
@@ -496,6 +527,7 @@ impl LeviathanConfig {
             generator: self.generator.init(device),
             body: self.body.init(device),
             head,
+            precision: Precision::F32,
         }
     }
 }
@@ -506,17 +538,35 @@ pub struct Leviathan<B: Backend> {
     pub generator: Generator<B>,
     pub body: Body<B>,
     pub head: Linear<B>,
+    /// Compute type of the body; the generator always runs in f32 (`super::precision`).
+    pub precision: Precision,
 }
 
 impl<B: Backend> Leviathan<B> {
-    /// Token ids `[batch, seq]` to final hidden states `[batch, seq, d_model]`.
-    pub fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.body.forward(self.generator.forward(ids))
+    /// The same weights computing in `precision`.
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
     }
 
-    /// Token ids `[batch, seq]` to logits `[batch, seq, vocab]`.
-    pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.head.forward(self.hidden(ids))
+    /// Embeddings `[batch, seq, d_model]` to final hidden states, in the compute type.
+    pub fn body_forward(&self, embedded: Tensor<B, 3>) -> Tensor<B, 3> {
+        self.body.forward(cast_to(embedded, self.precision.dtype()))
+    }
+
+    /// Token ids `[batch, seq]` to final hidden states `[batch, seq, d_model]`.
+    pub fn hidden(&self, ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
+        Ok(self.body_forward(self.generator.forward(ids)?))
+    }
+
+    /// Token ids `[batch, seq]` to logits `[batch, seq, vocab]` (f32).
+    pub fn forward(&self, ids: Tensor<B, 2, Int>) -> Result<Tensor<B, 3>> {
+        let h = self.hidden(ids)?;
+        let w = cast_to(self.head.weight.val(), h.dtype());
+        Ok(cast_to(
+            h.matmul(w.unsqueeze::<3>()),
+            burn::tensor::DType::F32,
+        ))
     }
 }
 

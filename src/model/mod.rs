@@ -1,14 +1,16 @@
 //! Models: the dense LLaMA-style baseline ([`dense`]) and Leviathan with its LEV generator
 //! ([`leviathan`]) on a shared body ([`blocks`]); exact parameter and FLOP accounting
 //! ([`count`]); iso-body and isoparametric sizing ([`sizing`]); vocabulary sizes ([`vocab`]);
-//! the run-time backend choice ([`backend`]); and a minimal training step ([`step`]) used by
-//! the benchmark and the tests until the training loop proper exists.
+//! the run-time backend choice ([`backend`]); token batches held on host and device
+//! ([`TokenBatch`]); and the training step's pieces ([`step`]): the fused head + loss, global
+//! clipping without a host read, and a timed step for the benchmark.
 
 pub mod backend;
 pub mod blocks;
 pub mod count;
 pub mod dense;
 pub mod leviathan;
+pub mod precision;
 pub mod sizing;
 pub mod step;
 pub mod vocab;
@@ -19,10 +21,13 @@ pub use dense::{Dense, DenseConfig};
 pub use leviathan::{
     Generator, GeneratorConfig, GeneratorStrategy, Leviathan, LeviathanConfig, SplineDecay,
 };
+pub use precision::Precision;
 
 use burn::module::Param;
 use burn::tensor::backend::Backend;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::error::{Error, Result};
 
 /// The output head of a language model, as its weight parameter.
 pub enum Head<'a, B: Backend> {
@@ -41,28 +46,105 @@ impl<B: Backend> Head<'_, B> {
         }
     }
 
-    /// Logits `[batch, seq, vocab]` of hidden states `[batch, seq, d_model]`.
+    /// Logits `[batch, seq, vocab]` (f32) of hidden states `[batch, seq, d_model]`, the
+    /// matmul in the hidden states' float type.
     pub fn logits(&self, hidden: Tensor<B, 3>) -> Tensor<B, 3> {
-        hidden.matmul(self.weight().unsqueeze::<3>())
+        let w = precision::cast_to(self.weight(), hidden.dtype());
+        precision::cast_to(hidden.matmul(w.unsqueeze::<3>()), burn::tensor::DType::F32)
+    }
+}
+
+/// A batch of token ids `[batch, seq]`, held twice: the host copy the batcher made, and the
+/// same ids on the device. The Leviathan generator plans its work (which distinct ids to
+/// generate) from the host copy, so a forward pass never reads ids back from the device
+/// (a host sync per step on CUDA).
+#[derive(Debug, Clone)]
+pub struct TokenBatch<B: Backend> {
+    host: std::sync::Arc<Vec<i64>>,
+    dims: [usize; 2],
+    tensor: Tensor<B, 2, Int>,
+}
+
+impl<B: Backend> TokenBatch<B> {
+    /// Uploads `host` (row-major `dims`). Ids outside `0..vocab` are an error here, before any
+    /// embedding lookup could index out of bounds.
+    pub fn new(host: Vec<i64>, dims: [usize; 2], vocab: usize, device: &B::Device) -> Result<Self> {
+        if host.len() != dims[0] * dims[1] {
+            return Err(Error::Model(format!(
+                "{} token ids do not fill a [{}, {}] batch",
+                host.len(),
+                dims[0],
+                dims[1]
+            )));
+        }
+        check_ids(&host, vocab)?;
+        let tensor = Tensor::from_data(TensorData::new(host.clone(), dims), device);
+        Ok(TokenBatch {
+            host: std::sync::Arc::new(host),
+            dims,
+            tensor,
+        })
+    }
+
+    /// From ids already on the device (tests, one-off calls): reads them back once.
+    pub fn from_tensor(tensor: Tensor<B, 2, Int>, vocab: usize) -> Result<Self> {
+        let dims = tensor.dims();
+        let host: Vec<i64> = tensor.to_data().iter::<i64>().collect();
+        check_ids(&host, vocab)?;
+        Ok(TokenBatch {
+            host: std::sync::Arc::new(host),
+            dims,
+            tensor,
+        })
+    }
+
+    pub fn host(&self) -> &[i64] {
+        &self.host
+    }
+
+    pub fn dims(&self) -> [usize; 2] {
+        self.dims
+    }
+
+    /// The ids on the device.
+    pub fn tensor(&self) -> Tensor<B, 2, Int> {
+        self.tensor.clone()
+    }
+}
+
+/// Every id in `0..vocab`, else one error naming the first one outside.
+pub fn check_ids(ids: &[i64], vocab: usize) -> Result<()> {
+    match ids.iter().find(|&&v| v < 0 || v as u64 >= vocab as u64) {
+        Some(bad) => Err(Error::Model(format!(
+            "token id {bad} is outside the model's vocabulary of {vocab}"
+        ))),
+        None => Ok(()),
     }
 }
 
 /// A decoder language model split as hidden states and head, so that the training step can
 /// fuse the head with the loss ([`step`]).
 pub trait LanguageModel<B: Backend> {
-    /// Final normalised hidden states `[batch, seq, d_model]` of token ids `[batch, seq]`.
-    fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3>;
+    /// The vocabulary size V (ids are `0..V`).
+    fn vocab(&self) -> usize;
+    /// Final normalised hidden states `[batch, seq, d_model]` of a batch of token ids. An id
+    /// outside the vocabulary is an error, never a panic.
+    fn hidden(&self, ids: &TokenBatch<B>) -> Result<Tensor<B, 3>>;
     /// The output head.
     fn head(&self) -> Head<'_, B>;
     /// Logits `[batch, seq, vocab]`.
-    fn logits(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        self.head().logits(self.hidden(ids))
+    fn logits(&self, ids: &TokenBatch<B>) -> Result<Tensor<B, 3>> {
+        Ok(self.head().logits(self.hidden(ids)?))
     }
 }
 
 impl<B: Backend> LanguageModel<B> for Dense<B> {
-    fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        Dense::hidden(self, ids)
+    fn vocab(&self) -> usize {
+        self.embed.val().dims()[0]
+    }
+    fn hidden(&self, ids: &TokenBatch<B>) -> Result<Tensor<B, 3>> {
+        check_ids(ids.host(), LanguageModel::vocab(self))?;
+        Ok(Dense::hidden(self, ids.tensor()))
     }
     fn head(&self) -> Head<'_, B> {
         match &self.head {
@@ -73,8 +155,14 @@ impl<B: Backend> LanguageModel<B> for Dense<B> {
 }
 
 impl<B: Backend> LanguageModel<B> for Leviathan<B> {
-    fn hidden(&self, ids: Tensor<B, 2, Int>) -> Tensor<B, 3> {
-        Leviathan::hidden(self, ids)
+    fn vocab(&self) -> usize {
+        self.generator.vocab()
+    }
+    fn hidden(&self, ids: &TokenBatch<B>) -> Result<Tensor<B, 3>> {
+        let embedded =
+            self.generator
+                .forward_host(ids.host(), ids.dims(), &ids.tensor().device())?;
+        Ok(self.body_forward(embedded))
     }
     fn head(&self) -> Head<'_, B> {
         Head::Untied(&self.head.weight)

@@ -42,6 +42,8 @@ pub struct CellSummary {
     pub chosen: bool,
     /// Nominal FLOP budget of an IsoFLOP cell; NaN when none.
     pub budget: f64,
+    /// Model FLOPs utilisation of the final row (NaN without `[device] peak_tflops`).
+    pub mfu: f64,
 }
 
 impl CellSummary {
@@ -323,6 +325,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             wall_s: r.wall_s,
             chosen: false,
             budget: r.budget,
+            mfu: r.mfu,
         })
         .collect();
     cells.sort_by(|a, b| {

@@ -609,6 +609,7 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
             "baseline tokens/s",
             "variant tokens/s",
             "variant overhead",
+            "paper's overhead",
         ]));
         for t in &a.throughput {
             out.push_str(&row(&[
@@ -618,9 +619,24 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
                 format!("{:.0}", t.reference_tokens_per_s),
                 format!("{:.0}", t.variant_tokens_per_s),
                 pct(t.reference_tokens_per_s / t.variant_tokens_per_s - 1.0),
+                // Batley & Saha report 23-51% step-time overhead for the v2 generator on GPUs.
+                "23-51%".into(),
             ]));
         }
         out.push('\n');
+        let mfu: Vec<String> = a
+            .cells
+            .iter()
+            .filter(|c| c.mfu.is_finite())
+            .map(|c| format!("`{}` {:.1}%", c.run_id, 100.0 * c.mfu))
+            .collect();
+        if !mfu.is_empty() {
+            let _ = writeln!(
+                out,
+                "MFU against `[device] peak_tflops`: {}.\n",
+                mfu.join(", ")
+            );
+        }
     }
 
     out.push_str("## Against the paper\n\n");

@@ -173,7 +173,8 @@ enum Values {
 }
 
 /// Reads a results table into typed rows. Every missing or mistyped column is named in one
-/// error, not only the first.
+/// error, not only the first; a column added later ([`LATER_COLUMNS`]) that the table lacks
+/// reads as its documented default.
 pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
     let df = read_frame(path)?;
     let present: Vec<String> = df
@@ -286,6 +287,8 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
                 config_hash: s("config_hash", r)?,
                 created_at: s("created_at", r).unwrap_or_default(),
                 budget: f("budget", r),
+                flops_per_token: f("flops_per_token", r),
+                mfu: f("mfu", r),
             })
         })
         .collect()

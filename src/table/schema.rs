@@ -59,11 +59,20 @@ pub const COLUMNS: &[(&str, ColumnType)] = &[
     ("size", ColumnType::Str),
     ("lr_scale", ColumnType::Float),
     ("budget", ColumnType::Float),
+    ("flops_per_token", ColumnType::Float),
+    ("mfu", ColumnType::Float),
 ];
 
 /// Columns added after tables were first written: a table without them still reads, each
 /// taking the default its [`ResultRow`] field documents.
-pub const LATER_COLUMNS: &[&str] = &["tie", "size", "lr_scale", "budget"];
+pub const LATER_COLUMNS: &[&str] = &[
+    "tie",
+    "size",
+    "lr_scale",
+    "budget",
+    "flops_per_token",
+    "mfu",
+];
 
 /// One row of the results table. `bucket_loss` is a JSON array of per-frequency-bucket mean
 /// losses (nats/token), so CSV and parquet hold the same text.
@@ -119,15 +128,23 @@ pub struct ResultRow {
     pub lr_scale: f64,
     /// Nominal training-FLOP budget the cell was planned for (IsoFLOP grids); NaN when none.
     /// Older records and tables have no such field: it reads as NaN.
-    #[serde(default = "no_budget", deserialize_with = "nan_if_null")]
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
     pub budget: f64,
+    /// Training FLOPs per token: 3 x the model's forward FLOPs per token (weights and
+    /// attention, as `ladder count`), the convention of the `flops` column.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub flops_per_token: f64,
+    /// Model FLOPs utilisation: tokens_per_s x flops_per_token / (`[device] peak_tflops` x
+    /// 10^12); NaN when no peak was given.
+    #[serde(default = "nan", deserialize_with = "nan_if_null")]
+    pub mfu: f64,
 }
 
 fn one() -> f64 {
     1.0
 }
 
-fn no_budget() -> f64 {
+fn nan() -> f64 {
     f64::NAN
 }
 
@@ -156,7 +173,8 @@ pub fn rows_to_frame(rows: &[ResultRow]) -> DataFrame {
         run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at, size;
         n_params, n_embed_in, n_embed_out, n_nonembed, d_model, n_layers, n_heads, d_ff, vocab,
         seq_len, tokens, step, batch_tokens, seed;
-        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, lr_scale, budget;
+        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, lr_scale, budget, flops_per_token,
+        mfu;
         tie);
     let df = DataFrame::new(rows.len(), cols).expect("columns have the rows' length");
     let order: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::data::freq::{Buckets, read_freq};
 use crate::data::store::{FREQ_FILE, TokenStore};
-use crate::model::LanguageModel;
+use crate::model::{LanguageModel, TokenBatch};
 use crate::{Error, Result};
 
 /// The validation split's name in a token store.
@@ -139,7 +139,7 @@ impl EvalSet {
         model: &M,
         device: &B::Device,
         batch: usize,
-    ) -> EvalResult {
+    ) -> Result<EvalResult> {
         let cols = self.seq_len + 1;
         let mut nll = Vec::with_capacity(self.n_windows * self.seq_len);
         let mut targets = Vec::with_capacity(self.n_windows * self.seq_len);
@@ -154,10 +154,7 @@ impl EvalSet {
                 .chunks(cols)
                 .flat_map(|w| w[1..].iter().copied())
                 .collect();
-            let ids = Tensor::<B, 2, Int>::from_data(
-                TensorData::new(inputs, [rows, self.seq_len]),
-                device,
-            );
+            let ids = TokenBatch::<B>::new(inputs, [rows, self.seq_len], model.vocab(), device)?;
             let tgt_t = Tensor::<B, 2, Int>::from_data(
                 TensorData::new(
                     tgt.iter().map(|&t| t as i64).collect::<Vec<_>>(),
@@ -165,19 +162,19 @@ impl EvalSet {
                 ),
                 device,
             );
-            let logits = model.logits(ids);
+            let logits = model.logits(&ids)?;
             let [b, t, v] = logits.dims();
             let picked = log_softmax(logits.reshape([b * t, v]), 1).gather(1, tgt_t);
             nll.extend(picked.into_data().iter::<f32>().map(|x| -(x as f64)));
             targets.extend(tgt);
         }
-        summarize(
+        Ok(summarize(
             &nll,
             &targets,
             &self.token_bytes,
             &self.bucket_of,
             self.buckets.len(),
-        )
+        ))
     }
 }
 

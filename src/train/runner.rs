@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::eval::{EvalResult, EvalSet};
 use super::record::{RECORD_FILE, RunRecord, RunStatus};
 use super::schedule::Schedule;
+use super::tensorboard::Curves;
 use super::wsd;
 use crate::config::{CellSpec, Wsd};
 use crate::data::batcher::{Batcher, DataPosition};
@@ -29,8 +30,8 @@ use crate::model::backend::{DeviceKind, OnBackend, run_on};
 use crate::model::count::{self, Count};
 use crate::model::step::{clip_global_norm, loss_and_grads};
 use crate::model::{
-    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, SplineDecay,
-    materialize,
+    BodyConfig, DenseConfig, GeneratorConfig, LanguageModel, LeviathanConfig, Precision,
+    SplineDecay, TokenBatch, materialize,
 };
 use crate::table::ResultRow;
 use crate::{Error, Result};
@@ -43,6 +44,11 @@ const LATEST: &str = "LATEST";
 /// Logits per chunk of the fused head + cross-entropy (model::step): bounds its memory.
 const HEAD_CHUNK_ELEMS: usize = 1 << 25;
 pub const METRICS_FILE: &str = "metrics.jsonl";
+/// Optimiser steps between host reads of the training loss and gradient norm. The step itself
+/// never reads a value back (a sync per step on CUDA): the values stay on the device and are
+/// read here in one batch, and at every evaluation, checkpoint and the end, which is also
+/// when divergence is detected.
+pub const READ_EVERY: u64 = 10;
 
 /// The loop's own state, saved with every checkpoint.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -64,6 +70,44 @@ struct Metric {
     loss: f64,
     grad_norm: f64,
     tokens_per_s: f64,
+}
+
+/// A trained step whose loss and gradient norm are still on the device.
+struct PendingStep<B: AutodiffBackend> {
+    step: u64,
+    tokens: u64,
+    lr: f64,
+    loss: Tensor<B::InnerBackend, 1>,
+    grad_norm: Tensor<B::InnerBackend, 1>,
+}
+
+/// Reads the pending steps' values in one transfer; `tokens_per_s` is the window's rate.
+fn read_pending<B: AutodiffBackend>(
+    pending: Vec<PendingStep<B>>,
+    tokens_per_s: f64,
+) -> Vec<Metric> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
+    let n = pending.len();
+    let values: Vec<Tensor<B::InnerBackend, 1>> = pending
+        .iter()
+        .flat_map(|p| [p.loss.clone(), p.grad_norm.clone()])
+        .collect();
+    let host: Vec<f64> = Tensor::cat(values, 0).into_data().iter::<f64>().collect();
+    debug_assert_eq!(host.len(), 2 * n);
+    pending
+        .iter()
+        .zip(host.chunks(2))
+        .map(|(p, v)| Metric {
+            step: p.step,
+            tokens: p.tokens,
+            lr: p.lr,
+            loss: v[0],
+            grad_norm: v[1],
+            tokens_per_s,
+        })
+        .collect()
 }
 
 /// The model configs a cell describes.
@@ -278,6 +322,8 @@ pub(crate) fn train_from(
         base.join(&cell.data.store)
     };
     let device: DeviceKind = cell.device.parse()?;
+    let precision: Precision = cell.train.precision.parse()?;
+    precision.check(device)?;
     let config = ModelConfig::of(cell)?;
     let store = TokenStore::open(&store_dir)?;
     if store.manifest().vocab_size as usize > cell.model.vocab {
@@ -294,6 +340,7 @@ pub(crate) fn train_from(
     let task = TrainTask {
         cell,
         config: &config,
+        precision,
         out,
         store: &store,
         eval: &eval,
@@ -306,6 +353,7 @@ pub(crate) fn train_from(
 struct TrainTask<'a> {
     cell: &'a CellSpec,
     config: &'a ModelConfig,
+    precision: Precision,
     out: &'a Path,
     store: &'a TokenStore,
     eval: &'a EvalSet,
@@ -320,11 +368,11 @@ impl OnBackend for TrainTask<'_> {
         B::seed(&device, self.cell.seed);
         match self.config {
             ModelConfig::Dense(c) => {
-                let model = materialize(c.init::<B>(&device));
+                let model = materialize(c.init::<B>(&device)).with_precision(self.precision);
                 train_model::<B, _>(model, &self, &device)
             }
             ModelConfig::Leviathan(c) => {
-                let model = materialize(c.init::<B>(&device));
+                let model = materialize(c.init::<B>(&device)).with_precision(self.precision);
                 train_model::<B, _>(model, &self, &device)
             }
         }
@@ -460,14 +508,19 @@ where
         .append(true)
         .open(&metrics_path)
         .map_err(|e| Error::io(&metrics_path, e))?;
+    let mut curves = Curves::create(task.out)?;
+    replay_curves(&mut curves, &metrics_path, &state.rows)?;
     let started = Instant::now();
     let wall_before = state.wall_s;
     let mut window = (Instant::now(), state.tokens);
 
+    // Steps trained since the last read: (step, tokens, lr, loss, gradient norm), the last
+    // two still on the device.
+    let mut pending: Vec<PendingStep<B>> = Vec::new();
     while state.step < total_steps {
         let lr = schedule.lr(state.step);
         let mut acc = GradientsAccumulator::<M>::new();
-        let mut loss_sum = 0.0;
+        let mut loss_sum: Option<Tensor<B::InnerBackend, 1>> = None;
         for _ in 0..accum {
             let batch = batcher.next_batch();
             let cols = batch.cols;
@@ -483,27 +536,19 @@ where
                     .flat_map(|r| r[1..].iter().map(|&x| x as i64))
                     .collect(),
             );
-            let inputs =
-                Tensor::<B, 2, Int>::from_data(TensorData::new(inputs, [batch.rows, seq]), device);
+            let inputs = TokenBatch::<B>::new(inputs, [batch.rows, seq], cell.model.vocab, device)?;
             let targets =
                 Tensor::<B, 2, Int>::from_data(TensorData::new(targets, [batch.rows, seq]), device);
-            let (loss, grads) = loss_and_grads(&model, inputs, targets, HEAD_CHUNK_ELEMS);
-            loss_sum += loss;
+            let (loss, grads) = loss_and_grads(&model, &inputs, targets, HEAD_CHUNK_ELEMS)?;
+            loss_sum = Some(match loss_sum.take() {
+                Some(acc) => acc + loss,
+                None => loss,
+            });
             acc.accumulate(&model, grads);
         }
-        let loss = loss_sum / accum as f64;
+        let loss = loss_sum.expect("at least one micro-batch") / accum as f64;
         state.step += 1;
         state.tokens += t.batch_tokens;
-        if !loss.is_finite() {
-            reporter.finish();
-            let msg = format!(
-                "loss is {loss} at step {} ({} tokens)",
-                state.step, state.tokens
-            );
-            let record = finish_record(cell, &count, &mut state, RunStatus::Diverged, Some(msg));
-            record.save(&record_path)?;
-            return Ok(record);
-        }
         let mut grads = acc.grads();
         if accum > 1 {
             // The accumulator sums the micro-batches' mean-loss gradients; the step wants their mean.
@@ -514,7 +559,7 @@ where
         } else {
             f64::INFINITY
         };
-        let grad_norm = clip_global_norm::<B, M>(&model, &mut grads, max_norm);
+        let grad_norm = clip_global_norm::<B, M>(&model, &mut grads, max_norm, device);
         let mut split = SplitNoDecay {
             grads: &mut grads,
             exempt: GradientsParams::new(),
@@ -525,34 +570,72 @@ where
         let exempt = split.exempt;
         model = opt_decay.step(lr, model, grads);
         model = opt_exempt.step(lr, model, exempt);
-
-        let now = Instant::now();
-        let tokens_per_s =
-            (state.tokens - window.1) as f64 / (now - window.0).as_secs_f64().max(1e-9);
-        window = (now, state.tokens);
-        state.wall_s = wall_before + started.elapsed().as_secs_f64();
-        let m = Metric {
+        pending.push(PendingStep {
             step: state.step,
             tokens: state.tokens,
             lr,
             loss,
             grad_norm,
-            tokens_per_s,
-        };
-        writeln!(
-            metrics,
-            "{}",
-            serde_json::to_string(&m).expect("metric serialises")
-        )
-        .map_err(|e| Error::io(&metrics_path, e))?;
-        reporter.step(&m);
+        });
 
         let last = state.step == total_steps;
-        if state.tokens >= state.next_eval_tokens || last {
+        let evaluate = state.tokens >= state.next_eval_tokens || last;
+        let checkpoint = state.step % t.checkpoint_every.max(1) == 0 || last;
+        // Every checkpoint (a kept WSD point too) follows a read: none holds a diverged model.
+        let kept_point = keep.contains(&state.tokens);
+        if evaluate || checkpoint || kept_point || state.step % READ_EVERY == 0 {
+            let now = Instant::now();
+            let tokens_per_s =
+                (state.tokens - window.1) as f64 / (now - window.0).as_secs_f64().max(1e-9);
+            window = (now, state.tokens);
+            state.wall_s = wall_before + started.elapsed().as_secs_f64();
+            let read = read_pending(std::mem::take(&mut pending), tokens_per_s);
+            for m in &read {
+                writeln!(
+                    metrics,
+                    "{}",
+                    serde_json::to_string(m).expect("metric serialises")
+                )
+                .map_err(|e| Error::io(&metrics_path, e))?;
+                curves.train_step(m.tokens, m.loss, m.grad_norm, m.lr, m.tokens_per_s)?;
+                reporter.step(m);
+                if !(m.loss.is_finite() && m.grad_norm.is_finite()) {
+                    // Diverged at step m.step, seen at this read: the run ends here, before
+                    // any evaluation or checkpoint of a model past that step.
+                    reporter.finish();
+                    let msg = format!(
+                        "{} is {} at step {} ({} tokens), read at step {}",
+                        if m.loss.is_finite() {
+                            "gradient norm"
+                        } else {
+                            "loss"
+                        },
+                        if m.loss.is_finite() {
+                            m.grad_norm
+                        } else {
+                            m.loss
+                        },
+                        m.step,
+                        m.tokens,
+                        state.step
+                    );
+                    state.step = m.step;
+                    state.tokens = m.tokens;
+                    let record =
+                        finish_record(cell, &count, &mut state, RunStatus::Diverged, Some(msg));
+                    record.save(&record_path)?;
+                    curves.flush()?;
+                    return Ok(record);
+                }
+            }
+            curves.flush()?;
+        }
+
+        if evaluate {
             // Bound the logits an evaluation batch materialises, as the fused head does.
             let eval_batch =
                 (HEAD_CHUNK_ELEMS / (seq * cell.model.vocab).max(1)).clamp(1, micro.max(1) * 4);
-            let result = task.eval.evaluate(&model.valid(), device, eval_batch);
+            let result = task.eval.evaluate(&model.valid(), device, eval_batch)?;
             state.rows.push(result_row(
                 cell,
                 &count,
@@ -565,6 +648,7 @@ where
                 state.next_eval_tokens += cell.eval.every_tokens.max(1);
             }
             reporter.eval(&result);
+            curves.eval(state.tokens, result.loss, result.bpb)?;
             if !result.loss.is_finite() {
                 reporter.finish();
                 let msg = format!("validation loss is {} at step {}", result.loss, state.step);
@@ -582,12 +666,12 @@ where
             }
             .save(&record_path)?;
         }
-        if state.step % t.checkpoint_every.max(1) == 0 || last {
+        if checkpoint {
             state.data = batcher.position();
             save_checkpoint(task.out, &rec, &model, &opt_decay, &opt_exempt, &state)?;
         }
         let kept = keep_dir(task.out, state.tokens);
-        if keep.contains(&state.tokens) && !kept.join("state.json").exists() {
+        if kept_point && !kept.join("state.json").exists() {
             state.data = batcher.position();
             write_checkpoint(&kept, &rec, &model, &opt_decay, &opt_exempt, &state)?;
         }
@@ -646,6 +730,12 @@ fn result_row(
     status: RunStatus,
 ) -> ResultRow {
     let p = &count.params;
+    let tokens_per_s = if state.wall_s > 0.0 {
+        state.tokens as f64 / state.wall_s
+    } else {
+        0.0
+    };
+    let flops_per_token = 3.0 * count.flops_per_token.total as f64;
     ResultRow {
         run_id: cell.run_id.clone(),
         exp: cell.exp.clone(),
@@ -678,11 +768,7 @@ fn result_row(
         seed: cell.seed as i64,
         status: status.as_str().to_string(),
         wall_s: state.wall_s,
-        tokens_per_s: if state.wall_s > 0.0 {
-            state.tokens as f64 / state.wall_s
-        } else {
-            0.0
-        },
+        tokens_per_s,
         git_commit: option_env!("LADDER_GIT_COMMIT")
             .unwrap_or("unknown")
             .to_string(),
@@ -696,6 +782,18 @@ fn result_row(
         size: cell.study.size.clone(),
         lr_scale: cell.study.lr_scale,
         budget: cell.budget.unwrap_or(f64::NAN),
+        flops_per_token,
+        mfu: mfu(tokens_per_s, flops_per_token, cell.peak_tflops),
+    }
+}
+
+/// Model FLOPs utilisation: achieved training FLOP/s over the device's peak (PaLM's MFU,
+/// Chowdhery et al. 2022, App. B, with the FLOPs counted as `ladder count` does); NaN
+/// without a peak.
+pub fn mfu(tokens_per_s: f64, flops_per_token: f64, peak_tflops: Option<f64>) -> f64 {
+    match peak_tflops {
+        Some(p) if p > 0.0 => tokens_per_s * flops_per_token / (p * 1e12),
+        _ => f64::NAN,
     }
 }
 
@@ -798,6 +896,22 @@ where
     let _ = std::fs::remove_dir_all(dir);
     std::fs::rename(&tmp, dir).map_err(|x| Error::io(dir, x))?;
     Ok(())
+}
+
+/// Writes the curves of the steps and evaluations a resumed run already has.
+fn replay_curves(curves: &mut Curves, metrics: &Path, rows: &[ResultRow]) -> Result<()> {
+    if let Ok(text) = std::fs::read_to_string(metrics) {
+        for m in text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Metric>(l).ok())
+        {
+            curves.train_step(m.tokens, m.loss, m.grad_norm, m.lr, m.tokens_per_s)?;
+        }
+    }
+    for r in rows {
+        curves.eval(r.tokens as u64, r.val_loss, r.val_bpb)?;
+    }
+    curves.flush()
 }
 
 /// Keeps only the metric lines up to `step` (a resumed run rewrites what came after).
