@@ -8,11 +8,10 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::output::{TextTable, print_json};
-use crate::config::Plan;
 use crate::graph::exec;
 use crate::graph::status::{self, read_lease, read_status};
 use crate::graph::work::{Ctx, Trainer};
-use crate::graph::{Graph, StepKind};
+use crate::graph::Graph;
 use crate::train::{RECORD_FILE, RunRecord};
 
 #[derive(Debug, Args)]
@@ -25,11 +24,11 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let plan = Plan::load(&args.spec)?;
+    let plan = crate::graph::load_plan(&args.spec)?;
     let graph = Graph::build(&plan)?;
     let ctx = Ctx::new(&plan, &graph, Trainer::from_env(1)?)?;
     let todo: Vec<usize> = (0..graph.steps.len()).collect();
-    let (next, _) = exec::dry_run(&ctx, &todo, false);
+    let (next, _, _) = exec::dry_run(&ctx, &todo, false);
     let now = status::now();
     let mut rows = Vec::new();
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
@@ -44,6 +43,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         if state == "running" && lease.is_none() {
             state = "interrupted".into();
         }
+        let archived = !st.as_ref().is_some_and(|s| s.status.is_ok())
+            && crate::graph::archive::archived(&plan, &graph, i).is_some();
+        if archived {
+            state = "archived".into();
+        }
         let mut detail = match &lease {
             Some(l) => format!("{}, heartbeat {:.0} s ago", l.owner, now - l.heartbeat_at),
             None => st
@@ -51,7 +55,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                 .and_then(|s| s.message.clone())
                 .unwrap_or_default(),
         };
-        if step.kind == StepKind::Train {
+        if step.kind.yields_rows() {
             let record = RunRecord::load(&dir.join(RECORD_FILE)).ok();
             let last = record.as_ref().and_then(|r| r.rows.last());
             if let Some(r) = last {
@@ -60,7 +64,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                     r.val_loss, r.tokens
                 );
             }
-            if !st.as_ref().is_some_and(|s| s.status.is_ok()) {
+            if !archived && !st.as_ref().is_some_and(|s| s.status.is_ok()) {
                 missing.push(format!("{} {}", step.name(), step.label));
             }
             *totals.entry(state.clone()).or_default() += 1;
@@ -74,14 +78,14 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             "runs_dir": plan.runs_dir(),
             "steps": rows.iter().map(|(n, l, s, v, d)| json!({"step": n, "label": l, "state": s, "next": v, "detail": d})).collect::<Vec<_>>(),
             "missing_cells": missing,
-            "cells": plan.cells.len(),
+            "cells": graph.cells().count(),
             "totals": totals,
         }));
     }
     println!(
         "experiment {}: {} cells, {}",
         plan.name,
-        plan.cells.len(),
+        graph.cells().count(),
         plan.runs_dir().display()
     );
     let mut t = TextTable::new(&["step", "label", "state", "next run", "detail"]);
@@ -101,6 +105,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     let parts: Vec<String> = totals.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    println!("cells: {} total; {}", plan.cells.len(), parts.join(", "));
+    println!(
+        "cells: {} total; {}",
+        graph.cells().count(),
+        parts.join(", ")
+    );
     Ok(())
 }
