@@ -113,7 +113,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         .map(|(s, n)| format!("{n} {s}"))
         .collect();
     println!(
-        "ladder run: done in {:.1} s: {} skipped (finished before), ran {}; {} cells trained",
+        "ladder run: done in {:.1} s: {} skipped (finished before), ran {}; {} cells trained{}",
         t0.elapsed().as_secs_f64(),
         summary.skipped,
         if ran.is_empty() {
@@ -121,7 +121,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
         } else {
             ran.join(", ")
         },
-        summary.trained
+        summary.trained,
+        match summary.prefixes {
+            0 => String::new(),
+            1 => ", and 1 stable prefix".into(),
+            n => format!(", and {n} stable prefixes"),
+        }
     );
     let report = plan.reports_dir().join("REPORT.md");
     if report.is_file() && todo.contains(&graph.one(StepKind::Report)) {
@@ -173,6 +178,17 @@ pub fn run_step(args: RunStepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Hours as seconds, minutes or hours, whichever reads best.
+fn duration(h: f64) -> String {
+    if h < 1.0 / 60.0 {
+        format!("{:.0} s", h * 3600.0)
+    } else if h < 1.0 {
+        format!("{:.1} min", h * 60.0)
+    } else {
+        format!("{h:.2} h")
+    }
+}
+
 /// 1234567 -> "1,234,567".
 fn thousands(n: u64) -> String {
     let s = n.to_string();
@@ -191,10 +207,10 @@ fn thousands(n: u64) -> String {
 /// would run now; where the vocabulary and the throughput came from.
 fn render_cost(ctx: &Ctx, e: &Estimate, jobs: usize) -> String {
     let graph = ctx.graph;
-    let hours = if e.device == "cuda" {
-        "GPU-hours"
+    let (hours, time_of) = if e.device == "cuda" {
+        ("GPU-hours", "GPU time")
     } else {
-        "CPU-hours"
+        ("CPU-hours", "CPU time")
     };
     let mut out = format!(
         "\ncost (vocabulary {}: {}):\n",
@@ -214,7 +230,7 @@ fn render_cost(ctx: &Ctx, e: &Estimate, jobs: usize) -> String {
         (None, None) => std::cmp::Ordering::Equal,
     });
     let time = |s: &StepCost| match e.hours(s) {
-        Some((h, _)) => format!("{h:.3}"),
+        Some((h, _)) => duration(h),
         None => "-".into(),
     };
     let row = |t: &mut TextTable, s: &StepCost| {
@@ -241,7 +257,7 @@ fn render_cost(ctx: &Ctx, e: &Estimate, jobs: usize) -> String {
         "D",
         "FLOPs (row)",
         "trains",
-        hours,
+        time_of,
         "now",
     ];
     for b in &budgets {
@@ -297,8 +313,8 @@ fn render_cost(ctx: &Ctx, e: &Estimate, jobs: usize) -> String {
     };
     let fmt_h = |h: Option<f64>| match h {
         Some(h) => format!(
-            "about {h:.2} {hours} ({:.2} h of wall time at {jobs} job{} at once)",
-            h / jobs as f64,
+            "about {h:.3} {hours} ({} of wall time at {jobs} job{} at once)",
+            duration(h / jobs as f64),
             if jobs == 1 { "" } else { "s" }
         ),
         None => "time unknown (no throughput measured for every cell)".into(),

@@ -48,6 +48,10 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         if archived {
             state = "archived".into();
         }
+        let verdict = next[i].split_whitespace().next().unwrap_or("").to_string();
+        if step.kind == crate::graph::StepKind::Prefix && st.is_none() && verdict == "skip" {
+            state = "not needed".into();
+        }
         let mut detail = match &lease {
             Some(l) => format!("{}, heartbeat {:.0} s ago", l.owner, now - l.heartbeat_at),
             None => st
@@ -69,7 +73,6 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             }
             *totals.entry(state.clone()).or_default() += 1;
         }
-        let verdict = next[i].split_whitespace().next().unwrap_or("").to_string();
         rows.push((step.name(), step.label.clone(), state, verdict, detail));
     }
     if args.json {

@@ -434,14 +434,13 @@ pub fn train_config(plan: &Plan, cell: &PlannedCell) -> Value {
     if cell.lr_scale != 1.0 {
         config["lr_scale"] = json!(cell.lr_scale);
     }
-    // A cell's own token budget replaces the ratio it does not use (cells of a ratio or of a
-    // single `train.tokens` keep the ids they had).
+    // An IsoFLOP cell's budget replaces the ratio it does not use; a cell of a `train.tokens`
+    // list is the cell a single `train.tokens` of that value plans, id included.
     if let Some(c) = cell.budget {
         config.as_object_mut().expect("an object").remove("tokens_per_param");
         config["budget"] = json!(c);
     } else if let Some(n) = cell.tokens {
-        config.as_object_mut().expect("an object").remove("tokens_per_param");
-        config["tokens"] = json!(n);
+        config["train"]["tokens"] = json!(n);
     }
     // Under `dense_twin` the recipe of most cells reads the primary baseline's total.
     if plan.train.hyper_from == crate::config::HyperFrom::DenseTwin {

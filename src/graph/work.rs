@@ -641,9 +641,7 @@ pub fn cell_spec_as(
     };
     let warmup = match (&role, t.warmup_tokens) {
         (_, Some(w)) => w,
-        (Role::Plain, None) if cell.budget.is_some() || cell.tokens.is_some() => {
-            recipe_n.min(tokens / 4)
-        }
+        (Role::Plain, None) if cell.budget.is_some() => recipe_n.min(tokens / 4),
         (Role::Plain, None) => h.warmup_tokens.min(tokens / 4),
         (_, None) => recipe_n,
     };

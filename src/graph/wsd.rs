@@ -44,7 +44,7 @@ use crate::{Error, Result};
 pub fn prefix_config(plan: &Plan, cell: &PlannedCell) -> Value {
     let mut config = train_config(plan, cell);
     let top = config.as_object_mut().expect("a cell's config is an object");
-    for key in ["tokens_per_param", "tokens", "budget", "eval"] {
+    for key in ["tokens_per_param", "budget", "eval"] {
         top.remove(key);
     }
     if let Some(train) = top.get_mut("train").and_then(Value::as_object_mut) {

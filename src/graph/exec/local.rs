@@ -12,6 +12,7 @@ use super::{
     Executor, Outcome, RunOptions, Summary, Verdict, current_inputs, is_train, judge, mark,
 };
 use crate::Result;
+use crate::graph::StepKind;
 use crate::graph::status::{self, Acquire, Lease, State, StatusFile, read_status, try_acquire};
 use crate::graph::work::{CELL_FILE, Ctx, supervise_train};
 use crate::train::{RECORD_FILE, RunRecord};
@@ -133,7 +134,9 @@ impl Executor for Local {
                         Verdict::Run(reason) => match start(ctx, i, &outcomes, opts)? {
                             Started::Now(lease) => {
                                 say(format!("         start   {name} {label} ({reason})"));
-                                if is_train(graph, i) {
+                                if graph.steps[i].kind == StepKind::Prefix {
+                                    summary.prefixes += 1;
+                                } else if is_train(graph, i) {
                                     summary.trained += 1;
                                 }
                                 running.push((i, Instant::now()));

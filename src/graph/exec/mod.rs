@@ -78,9 +78,12 @@ pub fn judge(ctx: &Ctx, i: usize, outcomes: &[Option<Outcome>], retry_failed: bo
     let step = &graph.steps[i];
     let mut ok_inputs = 0;
     let mut failed_input = None;
+    // A branch that has finished, or can resume from its own checkpoint, no longer reads
+    // its prefix: a prefix that failed to reach a new branch point does not block it.
+    let free_of_prefix = step.kind == StepKind::Branch && !crate::graph::wsd::needs_prefix(ctx, i);
     for &j in &step.inputs {
         let o = outcomes[j].as_ref().expect("inputs are judged first");
-        if o.state.is_ok() {
+        if o.state.is_ok() || (free_of_prefix && graph.steps[j].kind == StepKind::Prefix) {
             ok_inputs += 1;
         } else if failed_input.is_none() {
             failed_input = Some(graph.steps[j].name());
@@ -259,8 +262,10 @@ pub struct Summary {
     pub skipped: usize,
     /// Names of steps that ended failed or dep_failed.
     pub failed: Vec<String>,
-    /// Train steps started by this session.
+    /// Train and branch steps started by this session.
     pub trained: usize,
+    /// WSD stable prefixes started by this session.
+    pub prefixes: usize,
 }
 
 /// The executor interface: run the steps in `todo` (topological order, ancestors included)

@@ -305,7 +305,13 @@ impl Slurm {
                 submit.len(),
                 self.settings.throttle
             ));
-            summary.trained += submit.len();
+            for &i in &submit {
+                if graph.steps[i].kind == StepKind::Prefix {
+                    summary.prefixes += 1;
+                } else {
+                    summary.trained += 1;
+                }
+            }
             array_job = Some(id);
         }
         let mut post_job = None;
