@@ -317,7 +317,7 @@ fn render_cost(ctx: &Ctx, e: &Estimate, jobs: usize) -> String {
             duration(h / jobs as f64),
             if jobs == 1 { "" } else { "s" }
         ),
-        None => "time unknown (no throughput measured for every cell)".into(),
+        None => "time unknown (no throughput measured)".into(),
     };
     let cells = e.steps.iter().filter(|s| s.kind != StepKind::Prefix).count();
     out.push_str(&format!(

@@ -572,12 +572,6 @@ impl Plan {
                 "expected a positive token budget, got 0".into(),
             ));
         }
-        if t.tokens.is_some() && g.tokens_per_param.is_some() {
-            return Err(err(
-                "grid.tokens_per_param",
-                "expected either grid.tokens_per_param or train.tokens, not both: a fixed token budget replaces the ratio".into(),
-            ));
-        }
         if t.schedule == "wsd" && !(t.decay_frac > 0.0 && t.decay_frac < 1.0) {
             return Err(err(
                 "train.decay_frac",

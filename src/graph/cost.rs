@@ -285,10 +285,13 @@ fn step_cost(ctx: &Ctx, i: usize, vocab: usize, runs: bool) -> Result<StepCost> 
     let (tokens, counted, trains, now) = match step.kind {
         StepKind::Prefix => {
             // From scratch: to the furthest start of all its branches.
-            let mut furthest = 0;
-            for b in ctx.graph.branches_of(i) {
-                furthest = furthest.max(super::wsd::branch_point(ctx, b, vocab)?.0);
-            }
+            let furthest = ctx
+                .graph
+                .branches_of(i)
+                .filter_map(|b| super::wsd::branch_point(ctx, b, vocab).ok())
+                .map(|p| p.0)
+                .max()
+                .unwrap_or(0);
             let now = if runs {
                 super::wsd::need(ctx, i, vocab)?.tokens_to_train()
             } else {

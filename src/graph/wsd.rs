@@ -156,16 +156,18 @@ impl PrefixNeed {
     }
 }
 
-/// The needs of prefix step `i` at vocabulary `vocab`.
+/// The needs of prefix step `i` at vocabulary `vocab`. A branch whose cell cannot be
+/// resolved (say, its cooldown would start inside the warmup) asks for nothing: it fails on
+/// its own, with that error, and leaves its prefix to the others.
 pub fn need(ctx: &Ctx, i: usize, vocab: usize) -> Result<PrefixNeed> {
     let mut points = Vec::new();
     let (mut waiting, mut finished) = (0, 0);
     for b in ctx.graph.branches_of(i) {
-        if needs_prefix(ctx, b) {
-            points.push(branch_point(ctx, b, vocab)?.0);
-            waiting += 1;
-        } else {
+        if !needs_prefix(ctx, b) {
             finished += 1;
+        } else if let Ok((start, _)) = branch_point(ctx, b, vocab) {
+            points.push(start);
+            waiting += 1;
         }
     }
     points.sort_unstable();
@@ -190,7 +192,7 @@ pub fn prefix_spec(ctx: &Ctx, i: usize, vocab: usize) -> Result<CellSpec> {
     let mut n = need(ctx, i, vocab)?;
     if n.points.is_empty() {
         for b in ctx.graph.branches_of(i) {
-            n.points.push(branch_point(ctx, b, vocab)?.0);
+            n.points.extend(branch_point(ctx, b, vocab).ok().map(|p| p.0));
         }
         n.points.sort_unstable();
         n.points.dedup();
