@@ -139,13 +139,23 @@ fn finished_cells_survive_a_fresh_clone_and_an_added_cell_trains_alone() {
 
     e.clone_fresh();
     let dry = e.run_ok(&["run", "--dry-run"]);
-    assert_eq!(dry.matches("(succeeded in the archive ").count(), 2, "{dry}");
+    assert_eq!(
+        dry.matches("(succeeded in the archive ").count(),
+        2,
+        "{dry}"
+    );
     assert!(dry.contains("to run now: 0 training steps"), "{dry}");
     let status = e.run_ok(&["status"]);
-    assert!(status.contains("2 archived") && status.contains("missing cells: none"), "{status}");
+    assert!(
+        status.contains("2 archived") && status.contains("missing cells: none"),
+        "{status}"
+    );
     let out = e.run_ok(&["run"]);
     assert_eq!(trained(&out), 0, "{out}");
-    assert!(out.contains("2 finished cells restored into runs/"), "{out}");
+    assert!(
+        out.contains("2 finished cells restored into runs/"),
+        "{out}"
+    );
     assert_eq!(
         std::fs::read(e.root.join("runs/t/results.csv")).unwrap(),
         table,
@@ -162,9 +172,7 @@ fn finished_cells_survive_a_fresh_clone_and_an_added_cell_trains_alone() {
 #[test]
 fn a_new_branch_point_after_a_fresh_clone_retrains_the_prefix_from_the_start() {
     let wsd = |tokens: &str| {
-        format!(
-            "tokens = {tokens}\nschedule = \"wsd\"\ndecay_frac = 0.25\nwarmup_tokens = 128"
-        )
+        format!("tokens = {tokens}\nschedule = \"wsd\"\ndecay_frac = 0.25\nwarmup_tokens = 128")
     };
     let e = Exp::new(&spec(&[16], &wsd("[512, 1024]")));
     let out = e.run_ok(&["run"]);
@@ -172,7 +180,10 @@ fn a_new_branch_point_after_a_fresh_clone_retrains_the_prefix_from_the_start() {
     // The branches are archived; the prefix (checkpoints) is not.
     let archived = entries(&e.archive());
     assert_eq!(archived.len(), 2);
-    assert!(archived.iter().all(|c| c.starts_with("branch-")), "{archived:?}");
+    assert!(
+        archived.iter().all(|c| c.starts_with("branch-")),
+        "{archived:?}"
+    );
 
     e.clone_fresh();
     let dry = e.run_ok(&["run", "--dry-run"]);
@@ -205,7 +216,11 @@ fn a_new_branch_point_after_a_fresh_clone_retrains_the_prefix_from_the_start() {
     let steps: Vec<u64> = std::fs::read_to_string(runs.join(&prefix).join("metrics.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(steps, (1..=24).collect::<Vec<_>>());
     assert_eq!(entries(&e.archive()).len(), 3);

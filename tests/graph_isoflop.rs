@@ -114,7 +114,10 @@ fn isoflop_cells_spend_their_budgets_and_the_dry_run_counts_their_flops() {
             && dry.contains("budget C = 8.0000e8 FLOPs: 2 cells"),
         "{dry}"
     );
-    assert!(dry.contains("dense/untied d24-l1 seed0 lr x1 C 4.000e8"), "{dry}");
+    assert!(
+        dry.contains("dense/untied d24-l1 seed0 lr x1 C 4.000e8"),
+        "{dry}"
+    );
     assert!(!dry.contains("d24-l1 seed0 lr x1 C 8.000e8"), "{dry}");
     e.run_ok(&["run"]);
 
@@ -142,18 +145,28 @@ fn isoflop_cells_spend_their_budgets_and_the_dry_run_counts_their_flops() {
             r.budget
         );
     }
-    assert_eq!(per_budget, BTreeMap::from([(400_000_000, 3), (800_000_000, 2)]));
+    assert_eq!(
+        per_budget,
+        BTreeMap::from([(400_000_000, 3), (800_000_000, 2)])
+    );
 
     // After the run: the store's vocabulary, and the total the rows count is the sum of
     // the final rows' `flops`; nothing is left to run; the time comes from these cells.
     let dry = e.run_ok(&["run", "--dry-run"]);
-    assert!(dry.contains("cost (vocabulary 512: the token store's)"), "{dry}");
+    assert!(
+        dry.contains("cost (vocabulary 512: the token store's)"),
+        "{dry}"
+    );
     let total = number_after(&dry, "grid: 5 cells, the rows count ");
     let sum: f64 = last.values().map(|r| r.flops).sum();
-    assert!((total - sum).abs() <= 1e-12 * sum, "{total} vs {sum}\n{dry}");
+    assert!(
+        (total - sum).abs() <= 1e-12 * sum,
+        "{total} vs {sum}\n{dry}"
+    );
     assert!(dry.contains("to run now: 0 training steps"), "{dry}");
     assert!(
-        dry.contains("throughput (one training process") && dry.contains("(this host): runs/t/train-"),
+        dry.contains("throughput (one training process")
+            && dry.contains("(this host): runs/t/train-"),
         "{dry}"
     );
 }
@@ -174,7 +187,11 @@ fn a_size_rule_picks_log_spaced_sizes_and_bad_budgets_name_their_key() {
     let with = |budgets: &str| spec(budgets).replace(SIZES, many);
     // At V = 512 the pool's dense totals are 10.0k, 20.5k, 31.6k, 49.2k, 76.9k and 172k: three
     // targets over one decade around 3e4 (9.5e3, 3e4, 9.5e4) pick d8, d24 and d48.
-    let p = plan(tmp.path(), &with("[{ flops = 1e10, count = 3, around = 3e4 }]")).unwrap();
+    let p = plan(
+        tmp.path(),
+        &with("[{ flops = 1e10, count = 3, around = 3e4 }]"),
+    )
+    .unwrap();
     let widths: Vec<usize> = p.cells.iter().map(|c| c.size.d_model).collect();
     assert_eq!(widths, [8, 24, 48]);
     assert!(p.cells.iter().all(|c| c.budget == Some(1e10)));
@@ -190,8 +207,14 @@ fn a_size_rule_picks_log_spaced_sizes_and_bad_budgets_name_their_key() {
             with("[{ flops = 1e10, count = 5, around = 3e4, spread = 0.2 }]"),
             "key `grid.budgets[0].count`: grid.sizes has no distinct size near each of the 5 targets",
         ),
-        (with("[0.0]"), "key `grid.budgets[0]`: expected a positive number"),
-        (with("[1e9, 1e9]"), "key `grid.budgets[1]`: expected distinct budgets"),
+        (
+            with("[0.0]"),
+            "key `grid.budgets[0]`: expected a positive number",
+        ),
+        (
+            with("[1e9, 1e9]"),
+            "key `grid.budgets[1]`: expected distinct budgets",
+        ),
         (
             with("[{ flops = 1e9, count = 2 }]"),
             "key `grid.budgets[0].count`: expected at least 3 sizes",
@@ -217,7 +240,10 @@ fn a_size_rule_picks_log_spaced_sizes_and_bad_budgets_name_their_key() {
             "key `grid.budgets[0].count`: a size rule compares parameter counts",
         ),
         (
-            with("[1e9]").replace("budgets = [1e9]", "budgets = [1e9]\ntokens_per_param = [20]"),
+            with("[1e9]").replace(
+                "budgets = [1e9]",
+                "budgets = [1e9]\ntokens_per_param = [20]",
+            ),
             "key `grid.tokens_per_param`: expected either grid.budgets or grid.tokens_per_param",
         ),
         (

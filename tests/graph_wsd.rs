@@ -296,7 +296,12 @@ fn ids(dir: &Path, text: &str) -> BTreeMap<String, String> {
     graph
         .steps
         .iter()
-        .filter(|s| matches!(s.kind, StepKind::Prefix | StepKind::Branch | StepKind::Train))
+        .filter(|s| {
+            matches!(
+                s.kind,
+                StepKind::Prefix | StepKind::Branch | StepKind::Train
+            )
+        })
         .map(|s| (format!("{} {}", s.kind, s.label), s.id.clone()))
         .collect()
 }
@@ -340,9 +345,10 @@ fn a_prefix_id_depends_neither_on_its_length_nor_on_its_branch_points() {
     );
     assert!(base.iter().all(|(k, v)| lr[k] != *v));
     // Token ratios are budgets as well: [10, 20] tokens per parameter, one prefix.
-    let ratios = spec(&[512], "")
-        .replace("tokens = [512]\n", "")
-        .replace("arches = [\"dense\"]", "arches = [\"dense\"]\ntokens_per_param = [10, 20]");
+    let ratios = spec(&[512], "").replace("tokens = [512]\n", "").replace(
+        "arches = [\"dense\"]",
+        "arches = [\"dense\"]\ntokens_per_param = [10, 20]",
+    );
     let r = ids(&e.root, &ratios);
     assert_eq!(prefix(&r).len(), 1);
     assert_eq!(r.keys().filter(|k| k.starts_with("branch")).count(), 2);
@@ -362,5 +368,8 @@ fn a_one_budget_list_is_the_single_budget_and_a_longer_list_adds_cells() {
     assert_eq!(two.len(), 2);
     assert!(two.keys().all(|k| k.starts_with("train")));
     // The 512-token cell is the same cell, so adding a budget trains only the new one.
-    assert!(one.iter().all(|(k, v)| two.get(k) == Some(v)), "{one:?} {two:?}");
+    assert!(
+        one.iter().all(|(k, v)| two.get(k) == Some(v)),
+        "{one:?} {two:?}"
+    );
 }

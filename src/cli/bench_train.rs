@@ -465,7 +465,10 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     } else {
         println!("{peer_note}");
         match kept {
-            Ok(path) => println!("rates kept for `ladder run --dry-run` in {}", path.display()),
+            Ok(path) => println!(
+                "rates kept for `ladder run --dry-run` in {}",
+                path.display()
+            ),
             Err(e) => println!("rates not kept: {e}"),
         }
     }

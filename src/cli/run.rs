@@ -271,9 +271,10 @@ fn render_cost(ctx: &Ctx, e: &Estimate, jobs: usize) -> String {
                 "budget C = {c:.4e} FLOPs: {} cells, the rows count {:.4e} FLOPs ({:+.1}% of C)\n",
                 cells.len(),
                 cells.iter().map(|s| s.counted_flops).sum::<f64>(),
-                100.0 * (cells.iter().map(|s| s.counted_flops).sum::<f64>()
-                    / (c * cells.len() as f64)
-                    - 1.0)
+                100.0
+                    * (cells.iter().map(|s| s.counted_flops).sum::<f64>()
+                        / (c * cells.len() as f64)
+                        - 1.0)
             )),
             None if budgets.len() > 1 => out.push_str("cells without a budget:\n"),
             None => {}
@@ -319,7 +320,11 @@ fn render_cost(ctx: &Ctx, e: &Estimate, jobs: usize) -> String {
         ),
         None => "time unknown (no throughput measured)".into(),
     };
-    let cells = e.steps.iter().filter(|s| s.kind != StepKind::Prefix).count();
+    let cells = e
+        .steps
+        .iter()
+        .filter(|s| s.kind != StepKind::Prefix)
+        .count();
     out.push_str(&format!(
         "grid: {cells} cells, the rows count {:e} FLOPs; training them from scratch trains {} tokens, {:.4e} FLOPs, {}\n",
         e.counted_flops(),

@@ -8,10 +8,10 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::output::{TextTable, print_json};
+use crate::graph::Graph;
 use crate::graph::exec;
 use crate::graph::status::{self, read_lease, read_status};
 use crate::graph::work::{Ctx, Trainer};
-use crate::graph::Graph;
 use crate::train::{RECORD_FILE, RunRecord};
 
 #[derive(Debug, Args)]

@@ -748,7 +748,11 @@ impl Plan {
                         BudgetEntry::Table(t) => (t.flops, Some(t)),
                     };
                     if !(flops.is_finite() && flops > 0.0) {
-                        let k = if table.is_some() { format!("{key}.flops") } else { key };
+                        let k = if table.is_some() {
+                            format!("{key}.flops")
+                        } else {
+                            key
+                        };
                         return Err(err(
                             &k,
                             format!("expected a positive number of training FLOPs, got {flops}"),
@@ -786,16 +790,20 @@ impl Plan {
                                     let k = format!("{key}.sizes[{si}]");
                                     let size = match entry {
                                         // A name of the grid's own sizes first, then a preset.
-                                        SizeEntry::Preset(p) => match sizes.iter().find(|s| &s.name == p) {
-                                            Some(s) => s.clone(),
-                                            None => resolve_size(&err, &k, entry)?,
-                                        },
+                                        SizeEntry::Preset(p) => {
+                                            match sizes.iter().find(|s| &s.name == p) {
+                                                Some(s) => s.clone(),
+                                                None => resolve_size(&err, &k, entry)?,
+                                            }
+                                        }
                                         SizeEntry::Explicit(_) => resolve_size(&err, &k, entry)?,
                                     };
                                     if let Some(j) = out.iter().position(|s| same_shape(s, &size)) {
                                         return Err(err(
                                             &k,
-                                            format!("expected distinct sizes, this repeats {key}.sizes[{j}]"),
+                                            format!(
+                                                "expected distinct sizes, this repeats {key}.sizes[{j}]"
+                                            ),
                                         ));
                                     }
                                     out.push(size);
@@ -812,7 +820,9 @@ impl Plan {
                                 if count < 3 {
                                     return Err(err(
                                         &format!("{key}.count"),
-                                        format!("expected at least 3 sizes (a parabola in log N needs 3), got {count}"),
+                                        format!(
+                                            "expected at least 3 sizes (a parabola in log N needs 3), got {count}"
+                                        ),
                                     ));
                                 }
                                 if count > sizes.len() {
@@ -981,7 +991,11 @@ pub fn project_root(spec_path: &Path) -> PathBuf {
 }
 
 /// A size entry as a checked shape: a preset by name, or an explicit table.
-fn resolve_size(err: &impl Fn(&str, String) -> Error, key: &str, entry: &SizeEntry) -> Result<Size> {
+fn resolve_size(
+    err: &impl Fn(&str, String) -> Error,
+    key: &str,
+    entry: &SizeEntry,
+) -> Result<Size> {
     let size = match entry {
         SizeEntry::Preset(p) => {
             let Some(&(n, d, l, h)) = SIZE_PRESETS.iter().find(|s| s.0 == p) else {
@@ -1160,6 +1174,65 @@ mod tests {
     }
 
     #[test]
+    fn token_lists_and_budgets_are_axes_of_the_grid() {
+        let p = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\", \"cpu-s\"]\narches = [\"dense\"]\n[train]\ntokens = [512, 1024]\n"
+        ))
+        .unwrap();
+        assert_eq!(p.train.tokens, None);
+        let got: Vec<(String, Option<u64>)> = p
+            .cells
+            .iter()
+            .map(|c| (c.size.name.clone(), c.tokens))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cpu-xs".to_string(), Some(512)),
+                ("cpu-xs".to_string(), Some(1024)),
+                ("cpu-s".to_string(), Some(512)),
+                ("cpu-s".to_string(), Some(1024)),
+            ]
+        );
+        assert_eq!(
+            p.cells[1].label(None),
+            "dense/untied cpu-xs seed0 lr x1 1024 tokens"
+        );
+        // One budget is the plan's, as a single `train.tokens` is.
+        let one = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\"]\narches = [\"dense\"]\n[train]\ntokens = [512]\n"
+        ))
+        .unwrap();
+        assert_eq!((one.train.tokens, one.cells[0].tokens), (Some(512), None));
+        // Budgets: every size, then a list; a rule waits for the graph to count parameters.
+        let p = plan(
+            "[data]\ncorpus = \"corpus\"\ncompact = 4096\n[grid]\nsizes = [\"cpu-xs\", \"cpu-s\", \"cpu-m\"]\narches = [\"dense\"]\nbudgets = [1e12, { flops = 2e12, sizes = [\"cpu-s\", \"cpu-l\"] }, { flops = 4e12, count = 3 }]\n",
+        )
+        .unwrap();
+        let got: Vec<(String, Option<f64>)> = p
+            .cells
+            .iter()
+            .map(|c| (c.size.name.clone(), c.budget))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cpu-xs".to_string(), Some(1e12)),
+                ("cpu-s".to_string(), Some(1e12)),
+                ("cpu-m".to_string(), Some(1e12)),
+                ("cpu-s".to_string(), Some(2e12)),
+                ("cpu-l".to_string(), Some(2e12)),
+            ]
+        );
+        assert_eq!(p.budget_rules.len(), 1);
+        assert_eq!(p.budget_rules[0].count, 3);
+        let t = p.budget_rules[0].targets();
+        // Three targets over one decade around sqrt(4e12 / 120).
+        let centre = (4e12f64 / 120.0).sqrt();
+        assert!((t[1] / centre - 1.0).abs() < 1e-12 && (t[2] / t[0] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn errors_name_the_key_and_the_expectation() {
         let cases = [
             (
@@ -1213,6 +1286,26 @@ mod tests {
             (
                 "sizes = [\"cpu-xs\"]\n[model.generator]\nspline_decay = \"half\"",
                 "key `model.generator.spline_decay`",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\ntokens = []",
+                "key `train.tokens`: expected at least one entry",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\ntokens = [512, 512]",
+                "key `train.tokens`: expected distinct entries",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\ntokens = [512, 0]",
+                "key `train.tokens`: expected a positive token budget",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\nschedule = \"wsd\"\ndecay_frac = 1.0",
+                "key `train.decay_frac`: expected a number in (0, 1) under schedule = \"wsd\"",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[executor]\narchive = \"\"",
+                "key `executor.archive`: expected a folder path",
             ),
         ];
         for (grid, want) in cases {

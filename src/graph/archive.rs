@@ -76,8 +76,8 @@ pub fn sync(plan: &Plan, graph: &Graph, todo: &[usize]) -> Result<(usize, usize)
             continue;
         };
         let runs = graph.dir(i);
-        let here = read_status(&runs)
-            .filter(|s| s.status.is_ok() && runs.join(RECORD_FILE).is_file());
+        let here =
+            read_status(&runs).filter(|s| s.status.is_ok() && runs.join(RECORD_FILE).is_file());
         match (here, archived(plan, graph, i)) {
             (None, Some(_)) => {
                 let busy = read_lease(&runs).is_some_and(|l| !l.is_stale(super::status::now()));

@@ -119,11 +119,7 @@ pub fn measurements(root: &Path) -> Vec<Measurement> {
             .collect();
         steps.sort();
         for dir in steps {
-            let source = dir
-                .strip_prefix(root)
-                .unwrap_or(&dir)
-                .display()
-                .to_string();
+            let source = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
             out.extend(measured_step(&dir, source));
         }
     }
@@ -156,9 +152,7 @@ pub fn reference<'a>(
             )
         };
         let (ka, kb) = (key(a), key(b));
-        (ka.0, ka.1)
-            .cmp(&(kb.0, kb.1))
-            .then(ka.2.total_cmp(&kb.2))
+        (ka.0, ka.1).cmp(&(kb.0, kb.1)).then(ka.2.total_cmp(&kb.2))
     })
 }
 

@@ -437,7 +437,10 @@ pub fn train_config(plan: &Plan, cell: &PlannedCell) -> Value {
     // An IsoFLOP cell's budget replaces the ratio it does not use; a cell of a `train.tokens`
     // list is the cell a single `train.tokens` of that value plans, id included.
     if let Some(c) = cell.budget {
-        config.as_object_mut().expect("an object").remove("tokens_per_param");
+        config
+            .as_object_mut()
+            .expect("an object")
+            .remove("tokens_per_param");
         config["budget"] = json!(c);
     } else if let Some(n) = cell.tokens {
         config["train"]["tokens"] = json!(n);

@@ -554,9 +554,14 @@ pub fn cell_spec(
 pub enum Role {
     Plain,
     /// The stable prefix of the cell's group, run up to `tokens`, keeping `keep`.
-    Prefix { tokens: u64, keep: Vec<u64> },
+    Prefix {
+        tokens: u64,
+        keep: Vec<u64>,
+    },
     /// The cell's cooldown branch from the prefix in `prefix` (relative to the cell file).
-    Branch { prefix: PathBuf },
+    Branch {
+        prefix: PathBuf,
+    },
 }
 
 /// [`cell_spec`] for a given [`Role`]. The token budget D is the cell's: its IsoFLOP
@@ -633,9 +638,7 @@ pub fn cell_spec_as(
     );
     let batch = t.batch_tokens.unwrap_or(h.batch_tokens);
     let mut tokens = match (cell.budget, cell.tokens.or(t.tokens)) {
-        (Some(c), _) => {
-            super::isoflop::budget_tokens(c, 3 * own.flops_per_token.total, batch)
-        }
+        (Some(c), _) => super::isoflop::budget_tokens(c, 3 * own.flops_per_token.total, batch),
         (None, Some(n)) => (n / batch).max(1) * batch,
         (None, None) => (h.tokens / batch).max(1) * batch,
     };

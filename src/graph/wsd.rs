@@ -43,7 +43,9 @@ use crate::{Error, Result};
 /// the token budget and the cooldown-only settings (mirrors [`CellSpec::prefix_identity`]).
 pub fn prefix_config(plan: &Plan, cell: &PlannedCell) -> Value {
     let mut config = train_config(plan, cell);
-    let top = config.as_object_mut().expect("a cell's config is an object");
+    let top = config
+        .as_object_mut()
+        .expect("a cell's config is an object");
     for key in ["tokens_per_param", "budget", "eval"] {
         top.remove(key);
     }
@@ -132,11 +134,7 @@ impl PrefixNeed {
     /// How far it is run: its furthest needed point, or as far as it already went (a point
     /// behind its end is retrained from the nearest kept one by the trainer).
     pub fn length(&self) -> u64 {
-        self.points
-            .last()
-            .copied()
-            .unwrap_or(0)
-            .max(self.trained)
+        self.points.last().copied().unwrap_or(0).max(self.trained)
     }
 
     /// Tokens it will train to provide the missing points: the stretch past its checkpoint,
@@ -192,7 +190,8 @@ pub fn prefix_spec(ctx: &Ctx, i: usize, vocab: usize) -> Result<CellSpec> {
     let mut n = need(ctx, i, vocab)?;
     if n.points.is_empty() {
         for b in ctx.graph.branches_of(i) {
-            n.points.extend(branch_point(ctx, b, vocab).ok().map(|p| p.0));
+            n.points
+                .extend(branch_point(ctx, b, vocab).ok().map(|p| p.0));
         }
         n.points.sort_unstable();
         n.points.dedup();

@@ -15,6 +15,10 @@
 //!   resumes from the cell's last checkpoint.
 //! - A failed cell fails its task, so the afterok job never starts: the orchestrator then
 //!   cancels it and runs the analysis steps itself over the cells that finished.
+//! - WSD stable prefixes go first, as an array of their own that the orchestrator waits for;
+//!   their branches follow as the cells' array (a branch starts from its prefix's
+//!   checkpoint). Finished cells are copied into the experiment's archive as their status
+//!   files say so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -182,7 +186,15 @@ impl Executor for Slurm {
             .filter(|&i| graph.steps[i].kind == StepKind::Prefix)
             .collect();
         if !prefixes.is_empty() {
-            self.wave(ctx, &prefixes, &[], &mut outcomes, opts, &mut summary, "prefixes")?;
+            self.wave(
+                ctx,
+                &prefixes,
+                &[],
+                &mut outcomes,
+                opts,
+                &mut summary,
+                "prefixes",
+            )?;
             for &i in &prefixes {
                 if outcomes[i].is_none() {
                     outcomes[i] = Some(match read_status(&graph.dir(i)) {
@@ -204,7 +216,15 @@ impl Executor for Slurm {
             .copied()
             .filter(|&i| graph.steps[i].kind.yields_rows())
             .collect();
-        self.wave(ctx, &cells, &post, &mut outcomes, opts, &mut summary, "cells")?;
+        self.wave(
+            ctx,
+            &cells,
+            &post,
+            &mut outcomes,
+            opts,
+            &mut summary,
+            "cells",
+        )?;
         Ok(summary)
     }
 }
