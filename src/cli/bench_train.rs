@@ -467,6 +467,7 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
     };
     let peer_threads = args.peer_threads.unwrap_or_else(rayon::current_num_threads);
     let mut results = Vec::new();
+    let mut rates = Vec::new();
     for spec in &args.configs {
         let (d, layers, heads) = parse_config(spec, args.heads)?;
         let ids = tokens(args.batch * (args.seq + 1), vocab, args.data == "zipf", 1);
@@ -564,17 +565,65 @@ pub fn run(args: BenchTrainArgs) -> anyhow::Result<()> {
         for (k, v) in extra.as_object().into_iter().flatten() {
             out[k] = v.clone();
         }
+        // The median rates, kept for the dry run's cost estimates.
+        let medians = json!({
+            "dense": {"tokens_per_s": col(&|r| tps(&r["dense"])).map(|s| s.median)},
+            "leviathan": {"tokens_per_s": col(&|r| tps(&r["leviathan"])).map(|s| s.median)},
+        });
+        rates.extend(measured_rates(&bench, &medians, device)?);
         if !args.json {
             print!("{}", human(&out));
         }
         results.push(out);
     }
+    // Kept for the dry run's cost estimates (src/graph/cost.rs).
+    let kept = crate::graph::cost::record_bench(std::path::Path::new("."), &rates);
     if args.json {
         println!("{}", json!({"peer_note": peer_note, "results": results}));
     } else {
         println!("{peer_note}");
+        match kept {
+            Ok(path) => println!(
+                "rates kept for `ladder run --dry-run` in {}",
+                path.display()
+            ),
+            Err(e) => println!("rates not kept: {e}"),
+        }
     }
     Ok(())
+}
+
+/// The training rates of one config, as the dry run's cost estimate reads them.
+fn measured_rates(
+    bench: &Bench,
+    r: &Value,
+    device: DeviceKind,
+) -> anyhow::Result<Vec<crate::graph::cost::Measurement>> {
+    let a = bench.args;
+    let dense = count::dense(&DenseConfig::new(bench.vocab, bench.body()));
+    let lev = count::leviathan(&LeviathanConfig::new(bench.body(), bench.generator()?));
+    let source = format!(
+        "ladder bench train V={} d={} L={} seq={} batch={} ({} threads)",
+        bench.vocab,
+        bench.d,
+        bench.layers,
+        a.seq,
+        a.batch,
+        rayon::current_num_threads()
+    );
+    Ok([("dense", dense), ("leviathan", lev)]
+        .into_iter()
+        .filter_map(|(arch, c)| {
+            Some(crate::graph::cost::Measurement {
+                source: source.clone(),
+                host: crate::graph::status::hostname(),
+                device: device.to_string(),
+                arch: arch.into(),
+                flops_per_token: 3.0 * c.flops_per_token.total as f64,
+                tokens_per_s: r[arch]["tokens_per_s"].as_f64().filter(|t| *t > 0.0)?,
+            })
+        })
+        .collect())
 }
 
 fn human(r: &Value) -> String {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
-use crate::config::Plan;
 use crate::graph::work::{self, RESULTS_STEM};
 use crate::report::{self, AnalysisSpec, Setup};
 use crate::table;
@@ -34,7 +33,7 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> anyhow::Result<()> {
     let (rows, analysis, out, setup) = match &args.spec {
         Some(spec) => {
-            let plan = Plan::load_for_analysis(spec)?;
+            let plan = crate::graph::load_plan_for_analysis(spec)?;
             let committed = plan.reports_dir().join("table.parquet");
             let table = match &args.table {
                 Some(t) => t.clone(),

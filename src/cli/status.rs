@@ -9,11 +9,10 @@ use clap::Args;
 use serde_json::json;
 
 use crate::cli::output::{TextTable, print_json};
-use crate::config::Plan;
+use crate::graph::Graph;
 use crate::graph::exec;
 use crate::graph::status::{self, read_lease, read_status};
 use crate::graph::work::{Ctx, Trainer};
-use crate::graph::{Graph, StepKind};
 use crate::train::runner::{METRICS_FILE, mfu};
 use crate::train::{RECORD_FILE, RunRecord};
 
@@ -27,11 +26,11 @@ pub struct StatusArgs {
 }
 
 pub fn run(args: StatusArgs) -> anyhow::Result<()> {
-    let plan = Plan::load(&args.spec)?;
+    let plan = crate::graph::load_plan(&args.spec)?;
     let graph = Graph::build(&plan)?;
     let ctx = Ctx::new(&plan, &graph, Trainer::from_env(1)?)?;
     let todo: Vec<usize> = (0..graph.steps.len()).collect();
-    let (next, _) = exec::dry_run(&ctx, &todo, false);
+    let (next, _, _) = exec::dry_run(&ctx, &todo, false);
     let now = status::now();
     let mut rows = Vec::new();
     let mut totals: BTreeMap<String, usize> = BTreeMap::new();
@@ -46,6 +45,15 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         if state == "running" && lease.is_none() {
             state = "interrupted".into();
         }
+        let archived = !st.as_ref().is_some_and(|s| s.status.is_ok())
+            && crate::graph::archive::archived(&plan, &graph, i).is_some();
+        if archived {
+            state = "archived".into();
+        }
+        let verdict = next[i].split_whitespace().next().unwrap_or("").to_string();
+        if step.kind == crate::graph::StepKind::Prefix && st.is_none() && verdict == "skip" {
+            state = "not needed".into();
+        }
         let mut detail = match &lease {
             Some(l) => format!("{}, heartbeat {:.0} s ago", l.owner, now - l.heartbeat_at),
             None => st
@@ -54,7 +62,7 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                 .unwrap_or_default(),
         };
         let mut rate = (None, None);
-        if step.kind == StepKind::Train {
+        if step.kind.yields_rows() {
             let record = RunRecord::load(&dir.join(RECORD_FILE)).ok();
             let last = record.as_ref().and_then(|r| r.rows.last());
             if let Some(r) = last {
@@ -77,12 +85,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
                 }
                 rate = (tps, mfu.filter(|m| m.is_finite()));
             }
-            if !st.as_ref().is_some_and(|s| s.status.is_ok()) {
+            if !archived && !st.as_ref().is_some_and(|s| s.status.is_ok()) {
                 missing.push(format!("{} {}", step.name(), step.label));
             }
             *totals.entry(state.clone()).or_default() += 1;
         }
-        let verdict = next[i].split_whitespace().next().unwrap_or("").to_string();
         rows.push((
             step.name(),
             step.label.clone(),
@@ -98,14 +105,14 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
             "runs_dir": plan.runs_dir(),
             "steps": rows.iter().map(|(n, l, s, v, d, (tps, mfu))| json!({"step": n, "label": l, "state": s, "next": v, "detail": d, "tokens_per_s": tps, "mfu": mfu})).collect::<Vec<_>>(),
             "missing_cells": missing,
-            "cells": plan.cells.len(),
+            "cells": graph.cells().count(),
             "totals": totals,
         }));
     }
     println!(
         "experiment {}: {} cells, {}",
         plan.name,
-        plan.cells.len(),
+        graph.cells().count(),
         plan.runs_dir().display()
     );
     let mut t = TextTable::new(&["step", "label", "state", "next run", "detail"]);
@@ -125,7 +132,11 @@ pub fn run(args: StatusArgs) -> anyhow::Result<()> {
         }
     }
     let parts: Vec<String> = totals.iter().map(|(s, n)| format!("{n} {s}")).collect();
-    println!("cells: {} total; {}", plan.cells.len(), parts.join(", "));
+    println!(
+        "cells: {} total; {}",
+        graph.cells().count(),
+        parts.join(", ")
+    );
     Ok(())
 }
 

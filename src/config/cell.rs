@@ -382,14 +382,15 @@ impl CellSpec {
     }
 
     /// The cell with every field that does not define a stable prefix's training trajectory
-    /// cleared: run id, config hash, its length, its keep points, the budget, and the
-    /// cooldown-only settings. Two prefix cells with equal identities train the same steps,
-    /// so the longer one serves both.
+    /// cleared: run id, config hash, its length, its keep points, the budget and the token
+    /// ratio (labels of a branch's D), and the cooldown-only settings. Two prefix cells with
+    /// equal identities train the same steps, so the longer one serves both.
     pub fn prefix_identity(&self) -> CellSpec {
         let mut c = self.clone();
         c.run_id.clear();
         c.config_hash.clear();
         c.budget = None;
+        c.study.tokens_per_param = None;
         c.train.tokens = 0;
         c.train.final_lr_frac = 0.0;
         c.train.decay_frac = 0.0;

@@ -1,6 +1,11 @@
 //! The validated plan of an experiment: a parsed [`ExperimentSpec`] resolved into concrete
-//! cells (arch x size x mode x seed x token ratio), with paths resolved against the project
-//! root and every value checked. Every error names the file, the key and what was expected.
+//! cells (arch x size x mode x seed x token ratio, fixed token budget or IsoFLOP budget),
+//! with paths resolved against the project root and every value checked. Every error names
+//! the file, the key and what was expected.
+//!
+//! An IsoFLOP budget whose sizes come from a rule is the one thing left open here: the rule
+//! compares parameter counts, which the model's accounting (right of `config`) computes. Its
+//! cells are added by [`Plan::expand_budget_rules`], which `crate::graph::load_plan` calls.
 //!
 //! What a cell is *not* resolved to here: its parameter count, learning rate, batch and depth
 //! under the isoparametric rule. Those need the vocabulary size (known once the tokens step
@@ -12,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::spec::{ExperimentSpec, SizeEntry};
+use super::spec::{BudgetEntry, ExperimentSpec, SizeEntry, TokensEntry};
 use super::{HyperFrom, Recipe};
 use crate::{Error, Result};
 
@@ -111,6 +116,7 @@ pub struct TrainPlan {
     pub warmup_tokens: Option<u64>,
     pub beta2: Option<f64>,
     pub weight_decay: Option<f64>,
+    /// A single fixed token budget (a list of them is an axis of the cells instead).
     pub tokens: Option<u64>,
 }
 
@@ -139,6 +145,12 @@ pub struct PlannedCell {
     pub tie: Option<bool>,
     /// Multiplier of the recipe's learning rate.
     pub lr_scale: f64,
+    /// The cell's own fixed token budget, from a `train.tokens` list (`None`: the single
+    /// `train.tokens`, else `tokens_per_param`).
+    pub tokens: Option<u64>,
+    /// IsoFLOP cells: the nominal training-FLOP budget; the cell trains the tokens that spend
+    /// it (`tokens_per_param` is then unused).
+    pub budget: Option<f64>,
 }
 
 /// How a tie setting reads in labels, tables and reports.
@@ -151,6 +163,17 @@ impl PlannedCell {
     /// 20 tokens/param` or `leviathan iso_body d32-l1 seed1 lr x2 262144 tokens` (a fixed
     /// `train.tokens` overrides the ratio; the trainer's log states the resulting ratio).
     pub fn label(&self, fixed_tokens: Option<u64>) -> String {
+        let budget = match (self.budget, self.tokens.or(fixed_tokens)) {
+            (Some(c), _) => format!("C {c:.3e}"),
+            (None, Some(t)) => format!("{t} tokens"),
+            (None, None) => format!("{} tokens/param", self.tokens_per_param),
+        };
+        format!("{} {budget}", self.shape_label())
+    }
+
+    /// The label without the token budget, e.g. `dense/tied cpu-xs seed0 lr x1` (what the
+    /// cells of one WSD stable prefix share).
+    pub fn shape_label(&self) -> String {
         let tie = self
             .tie
             .map(|t| format!("/{}", tie_name(t)))
@@ -160,12 +183,8 @@ impl PlannedCell {
         } else {
             format!(" {}", self.mode)
         };
-        let budget = match fixed_tokens {
-            Some(t) => format!("{t} tokens"),
-            None => format!("{} tokens/param", self.tokens_per_param),
-        };
         format!(
-            "{}{tie}{mode} {} seed{} lr x{} {budget}",
+            "{}{tie}{mode} {} seed{} lr x{}",
             self.arch, self.size.name, self.seed, self.lr_scale
         )
     }
@@ -191,7 +210,59 @@ pub struct ExecutorPlan {
     pub kind: String,
     pub jobs: Option<usize>,
     pub threads_per_job: usize,
+    /// Where finished cells' small files are kept (absolute), if anywhere.
+    pub archive: Option<PathBuf>,
     pub slurm: SlurmPlan,
+}
+
+/// An IsoFLOP budget whose sizes a rule chooses from `grid.sizes` (see the spec's doc and
+/// src/graph/isoflop.rs); its cells are added once the sizes are chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BudgetRule {
+    /// Its position in `grid.budgets` (for error messages).
+    pub index: usize,
+    pub flops: f64,
+    pub count: usize,
+    /// N*, when given.
+    pub around: Option<f64>,
+    /// Decades the targets span.
+    pub spread: f64,
+    /// The ratio of the default guess N* = sqrt(C / (6 tokens_per_param)).
+    pub tokens_per_param: f64,
+    /// The candidate sizes (`grid.sizes`).
+    pub pool: Vec<Size>,
+}
+
+impl BudgetRule {
+    /// The guess N* the targets centre on.
+    pub fn centre(&self) -> f64 {
+        self.around
+            .unwrap_or_else(|| (self.flops / (6.0 * self.tokens_per_param)).sqrt())
+    }
+
+    /// `count` targets log-spaced over `spread` decades centred on [`Self::centre`].
+    pub fn targets(&self) -> Vec<f64> {
+        let k = self.count;
+        (0..k)
+            .map(|j| {
+                let x = if k == 1 {
+                    0.0
+                } else {
+                    j as f64 / (k - 1) as f64 - 0.5
+                };
+                self.centre() * 10f64.powf(self.spread * x)
+            })
+            .collect()
+    }
+}
+
+/// The grid's axes besides sizes and token budgets, kept to expand rule budgets later.
+#[derive(Debug, Clone, PartialEq)]
+struct Axes {
+    arches: Vec<String>,
+    modes: Vec<String>,
+    seeds: Vec<u64>,
+    lr_scales: Vec<f64>,
 }
 
 /// A validated experiment.
@@ -216,9 +287,12 @@ pub struct Plan {
     /// The analysis spec file, if any.
     pub analysis: Option<PathBuf>,
     pub cells: Vec<PlannedCell>,
+    /// IsoFLOP budgets whose cells are not in `cells` yet (see [`Plan::expand_budget_rules`]).
+    pub budget_rules: Vec<BudgetRule>,
     pub executor: ExecutorPlan,
     /// `[device] peak_tflops`: for MFU only, never versioned.
     pub peak_tflops: Option<f64>,
+    axes: Axes,
 }
 
 impl Plan {
@@ -321,8 +395,9 @@ impl Plan {
         no_duplicates(&err, "grid.modes", &g.modes)?;
         non_empty(&err, "grid.seeds", g.seeds.len())?;
         no_duplicates(&err, "grid.seeds", &g.seeds)?;
-        non_empty(&err, "grid.tokens_per_param", g.tokens_per_param.len())?;
-        for r in &g.tokens_per_param {
+        let ratios = g.tokens_per_param.clone().unwrap_or_else(|| vec![20.0]);
+        non_empty(&err, "grid.tokens_per_param", ratios.len())?;
+        for r in &ratios {
             if !(r.is_finite() && *r > 0.0) {
                 return Err(err(
                     "grid.tokens_per_param",
@@ -330,7 +405,7 @@ impl Plan {
                 ));
             }
         }
-        no_duplicates(&err, "grid.tokens_per_param", &g.tokens_per_param)?;
+        no_duplicates(&err, "grid.tokens_per_param", &ratios)?;
         non_empty(&err, "grid.lr_scale", g.lr_scale.len())?;
         for s in &g.lr_scale {
             if !(s.is_finite() && *s > 0.0) {
@@ -360,35 +435,7 @@ impl Plan {
         let mut sizes = Vec::with_capacity(g.sizes.len());
         for (i, entry) in g.sizes.iter().enumerate() {
             let key = format!("grid.sizes[{i}]");
-            let size = match entry {
-                SizeEntry::Preset(p) => {
-                    let Some(&(n, d, l, h)) = SIZE_PRESETS.iter().find(|s| s.0 == p) else {
-                        let names: Vec<&str> = SIZE_PRESETS.iter().map(|s| s.0).collect();
-                        return Err(err(
-                            &key,
-                            format!("expected a size preset ({}), got `{p}`", names.join(", ")),
-                        ));
-                    };
-                    Size {
-                        name: n.into(),
-                        d_model: d,
-                        n_layers: l,
-                        n_heads: h,
-                        d_ff: None,
-                    }
-                }
-                SizeEntry::Explicit(e) => Size {
-                    name: e
-                        .name
-                        .clone()
-                        .unwrap_or_else(|| format!("d{}-l{}", e.d_model, e.n_layers)),
-                    d_model: e.d_model,
-                    n_layers: e.n_layers,
-                    n_heads: e.n_heads,
-                    d_ff: e.d_ff,
-                },
-            };
-            check_size(&err, &key, &size)?;
+            let size = resolve_size(&err, &key, entry)?;
             if let Some(j) = sizes.iter().position(|s: &Size| same_shape(s, &size)) {
                 return Err(err(
                     &key,
@@ -538,10 +585,30 @@ impl Plan {
                 ));
             }
         }
-        if t.tokens == Some(0) {
+        // A single budget stays a plan-wide setting (the cells' ids are what they were); a
+        // list is an axis of the grid, like the token ratios.
+        let token_list: Vec<u64> = match &t.tokens {
+            None => Vec::new(),
+            Some(TokensEntry::One(n)) => vec![*n],
+            Some(TokensEntry::Many(v)) => {
+                non_empty(&err, "train.tokens", v.len())?;
+                no_duplicates(&err, "train.tokens", v)?;
+                v.clone()
+            }
+        };
+        if token_list.contains(&0) {
             return Err(err(
                 "train.tokens",
                 "expected a positive token budget, got 0".into(),
+            ));
+        }
+        if t.schedule == "wsd" && !(t.decay_frac > 0.0 && t.decay_frac < 1.0) {
+            return Err(err(
+                "train.decay_frac",
+                format!(
+                    "expected a number in (0, 1) under schedule = \"wsd\" (each cooldown branch decays over that fraction of its tokens), got {}",
+                    t.decay_frac
+                ),
             ));
         }
         let train = TrainPlan {
@@ -562,7 +629,10 @@ impl Plan {
             warmup_tokens: t.warmup_tokens,
             beta2: t.beta2,
             weight_decay: t.weight_decay,
-            tokens: t.tokens,
+            tokens: match token_list.as_slice() {
+                [one] => Some(*one),
+                _ => None,
+            },
         };
 
         let e = &spec.eval;
@@ -643,47 +713,199 @@ impl Plan {
             throttle: s.throttle.unwrap_or(4),
             extra_args: s.extra_args.clone(),
         };
+        let archive = match x.archive.as_deref() {
+            None => None,
+            Some("") => {
+                return Err(err(
+                    "executor.archive",
+                    "expected a folder path, got an empty string".into(),
+                ));
+            }
+            Some(a) => Some(root.join(a)),
+        };
         let executor = ExecutorPlan {
             kind,
             jobs: x.jobs,
             threads_per_job: x.threads_per_job.unwrap_or(1),
+            archive,
             slurm,
         };
 
-        // The grid, in a stable order: size, ratio, seed, learning rate, then arch, mode and
-        // baseline. Dense and isoparametric cells multiply by the baselines (an isoparametric
-        // depth is matched to one dense total); iso-body cells share their body with all.
+        let axes = Axes {
+            arches: g.arches.clone(),
+            modes: g.modes.clone(),
+            seeds: g.seeds.clone(),
+            lr_scales: g.lr_scale.clone(),
+        };
+        // The grid, in a stable order: size, token budget (ratio or fixed), seed, learning
+        // rate, then arch, mode and baseline; an IsoFLOP grid goes budget by budget.
         let mut cells = Vec::new();
-        for size in &sizes {
-            for &ratio in &g.tokens_per_param {
-                for &seed in &g.seeds {
-                    for &lr_scale in &g.lr_scale {
-                        for arch in &g.arches {
-                            let modes: Vec<&str> = if *arch == g.reference {
-                                vec!["reference"]
-                            } else {
-                                g.modes.iter().map(String::as_str).collect()
-                            };
-                            for mode in modes {
-                                let ties: Vec<Option<bool>> =
-                                    if arch == "dense" || mode == "isoparametric" {
-                                        ties.iter().map(|&t| Some(t)).collect()
-                                    } else {
-                                        vec![None]
-                                    };
-                                for tie in ties {
-                                    cells.push(PlannedCell {
-                                        arch: arch.clone(),
-                                        mode: mode.into(),
-                                        size: size.clone(),
-                                        seed,
-                                        tokens_per_param: ratio,
-                                        tie,
-                                        lr_scale,
-                                    });
-                                }
+        let mut budget_rules = Vec::new();
+        match &g.budgets {
+            None => {
+                // A single fixed budget is the plan's (`train.tokens`), a list the cells'.
+                let budgets: Vec<(f64, Option<u64>)> = match token_list.as_slice() {
+                    [] | [_] => ratios.iter().map(|&r| (r, None)).collect(),
+                    list => list.iter().map(|&n| (ratios[0], Some(n))).collect(),
+                };
+                for size in &sizes {
+                    for &(ratio, tokens) in &budgets {
+                        axes.push_cells(&mut cells, &g.reference, &ties, size, |c| {
+                            c.tokens_per_param = ratio;
+                            c.tokens = tokens;
+                        });
+                    }
+                }
+            }
+            Some(entries) => {
+                if g.tokens_per_param.is_some() {
+                    return Err(err(
+                        "grid.tokens_per_param",
+                        "expected either grid.budgets or grid.tokens_per_param, not both: an IsoFLOP cell trains the tokens its budget buys".into(),
+                    ));
+                }
+                if t.tokens.is_some() {
+                    return Err(err(
+                        "train.tokens",
+                        "expected either grid.budgets or train.tokens, not both: an IsoFLOP cell trains the tokens its budget buys".into(),
+                    ));
+                }
+                non_empty(&err, "grid.budgets", entries.len())?;
+                let mut seen: Vec<f64> = Vec::new();
+                for (bi, entry) in entries.iter().enumerate() {
+                    let key = format!("grid.budgets[{bi}]");
+                    let (flops, table) = match entry {
+                        BudgetEntry::Flops(c) => (*c, None),
+                        BudgetEntry::Table(t) => (t.flops, Some(t)),
+                    };
+                    if !(flops.is_finite() && flops > 0.0) {
+                        let k = if table.is_some() {
+                            format!("{key}.flops")
+                        } else {
+                            key
+                        };
+                        return Err(err(
+                            &k,
+                            format!("expected a positive number of training FLOPs, got {flops}"),
+                        ));
+                    }
+                    if seen.contains(&flops) {
+                        return Err(err(
+                            &key,
+                            format!("expected distinct budgets, {flops:e} appears twice"),
+                        ));
+                    }
+                    seen.push(flops);
+                    let chosen: Vec<Size> = match table {
+                        None => sizes.clone(),
+                        Some(tb) => match (&tb.sizes, tb.count) {
+                            (Some(_), Some(_)) => {
+                                return Err(err(
+                                    &format!("{key}.count"),
+                                    "expected either sizes or a rule (count), not both".into(),
+                                ));
                             }
-                        }
+                            (Some(list), None) => {
+                                if tb.around.is_some()
+                                    || tb.spread.is_some()
+                                    || tb.tokens_per_param.is_some()
+                                {
+                                    return Err(err(
+                                        &format!("{key}.sizes"),
+                                        "expected no rule keys (around, spread, tokens_per_param) beside a list of sizes".into(),
+                                    ));
+                                }
+                                non_empty(&err, &format!("{key}.sizes"), list.len())?;
+                                let mut out: Vec<Size> = Vec::new();
+                                for (si, entry) in list.iter().enumerate() {
+                                    let k = format!("{key}.sizes[{si}]");
+                                    let size = match entry {
+                                        // A name of the grid's own sizes first, then a preset.
+                                        SizeEntry::Preset(p) => {
+                                            match sizes.iter().find(|s| &s.name == p) {
+                                                Some(s) => s.clone(),
+                                                None => resolve_size(&err, &k, entry)?,
+                                            }
+                                        }
+                                        SizeEntry::Explicit(_) => resolve_size(&err, &k, entry)?,
+                                    };
+                                    if let Some(j) = out.iter().position(|s| same_shape(s, &size)) {
+                                        return Err(err(
+                                            &k,
+                                            format!(
+                                                "expected distinct sizes, this repeats {key}.sizes[{j}]"
+                                            ),
+                                        ));
+                                    }
+                                    out.push(size);
+                                }
+                                out
+                            }
+                            (None, count) => {
+                                let Some(count) = count else {
+                                    return Err(err(
+                                        &key,
+                                        "expected `sizes` or a rule (`count` [, around, spread, tokens_per_param]) beside `flops`".into(),
+                                    ));
+                                };
+                                if count < 3 {
+                                    return Err(err(
+                                        &format!("{key}.count"),
+                                        format!(
+                                            "expected at least 3 sizes (a parabola in log N needs 3), got {count}"
+                                        ),
+                                    ));
+                                }
+                                if count > sizes.len() {
+                                    return Err(err(
+                                        &format!("{key}.count"),
+                                        format!(
+                                            "expected at most the {} sizes of grid.sizes, which the rule chooses from; got {count}",
+                                            sizes.len()
+                                        ),
+                                    ));
+                                }
+                                let positive = |k: &str, v: Option<f64>| -> Result<()> {
+                                    match v {
+                                        Some(x) if !(x.is_finite() && x > 0.0) => Err(err(
+                                            &format!("{key}.{k}"),
+                                            format!("expected a positive number, got {x}"),
+                                        )),
+                                        _ => Ok(()),
+                                    }
+                                };
+                                positive("around", tb.around)?;
+                                positive("spread", tb.spread)?;
+                                positive("tokens_per_param", tb.tokens_per_param)?;
+                                if tb.around.is_some() && tb.tokens_per_param.is_some() {
+                                    return Err(err(
+                                        &format!("{key}.tokens_per_param"),
+                                        "expected either around (the guess N*) or tokens_per_param (which sets it), not both".into(),
+                                    ));
+                                }
+                                if spec.data.compact == super::spec::Compact::Used {
+                                    return Err(err(
+                                        &format!("{key}.count"),
+                                        "a size rule compares parameter counts at the vocabulary the spec fixes, and data.compact = true leaves it to the corpus: set data.compact = K or false, or list this budget's sizes".into(),
+                                    ));
+                                }
+                                budget_rules.push(BudgetRule {
+                                    index: bi,
+                                    flops,
+                                    count,
+                                    around: tb.around,
+                                    spread: tb.spread.unwrap_or(1.0),
+                                    tokens_per_param: tb.tokens_per_param.unwrap_or(20.0),
+                                    pool: sizes.clone(),
+                                });
+                                continue;
+                            }
+                        },
+                    };
+                    for size in &chosen {
+                        axes.push_cells(&mut cells, &g.reference, &ties, size, |c| {
+                            c.budget = Some(flops);
+                        });
                     }
                 }
             }
@@ -705,9 +927,82 @@ impl Plan {
             eval,
             analysis,
             cells,
+            budget_rules,
             executor,
             peak_tflops: spec.device.peak_tflops,
+            axes,
         })
+    }
+
+    /// Adds the cells of the budgets whose sizes a rule chooses, with `choose` (which counts
+    /// parameters; src/graph/isoflop.rs) picking each rule's sizes from its pool. The cells
+    /// go after the others, budget by budget.
+    pub fn expand_budget_rules(
+        &mut self,
+        choose: impl Fn(&Plan, &BudgetRule) -> Result<Vec<Size>>,
+    ) -> Result<()> {
+        let rules = std::mem::take(&mut self.budget_rules);
+        for rule in &rules {
+            let sizes = choose(self, rule)?;
+            for size in &sizes {
+                let (reference, ties) = (self.reference.clone(), self.model.ties.clone());
+                self.axes
+                    .push_cells(&mut self.cells, &reference, &ties, size, |c| {
+                        c.budget = Some(rule.flops);
+                    });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Axes {
+    /// The cells of one size and token budget: seed x learning rate x arch x mode x
+    /// baseline. Dense and isoparametric cells multiply by the baselines (an isoparametric
+    /// depth is matched to one dense total); iso-body cells share their body with all.
+    /// `set` fills in the token budget.
+    fn push_cells(
+        &self,
+        cells: &mut Vec<PlannedCell>,
+        reference: &str,
+        ties: &[bool],
+        size: &Size,
+        set: impl Fn(&mut PlannedCell),
+    ) {
+        for &seed in &self.seeds {
+            for &lr_scale in &self.lr_scales {
+                for arch in &self.arches {
+                    let modes: Vec<&str> = if arch == reference {
+                        vec!["reference"]
+                    } else {
+                        self.modes.iter().map(String::as_str).collect()
+                    };
+                    for mode in modes {
+                        let cell_ties: Vec<Option<bool>> =
+                            if arch == "dense" || mode == "isoparametric" {
+                                ties.iter().map(|&t| Some(t)).collect()
+                            } else {
+                                vec![None]
+                            };
+                        for tie in cell_ties {
+                            let mut c = PlannedCell {
+                                arch: arch.clone(),
+                                mode: mode.into(),
+                                size: size.clone(),
+                                seed,
+                                tokens_per_param: 20.0,
+                                tie,
+                                lr_scale,
+                                tokens: None,
+                                budget: None,
+                            };
+                            set(&mut c);
+                            cells.push(c);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -725,6 +1020,44 @@ pub fn project_root(spec_path: &Path) -> PathBuf {
     } else {
         dir
     }
+}
+
+/// A size entry as a checked shape: a preset by name, or an explicit table.
+fn resolve_size(
+    err: &impl Fn(&str, String) -> Error,
+    key: &str,
+    entry: &SizeEntry,
+) -> Result<Size> {
+    let size = match entry {
+        SizeEntry::Preset(p) => {
+            let Some(&(n, d, l, h)) = SIZE_PRESETS.iter().find(|s| s.0 == p) else {
+                let names: Vec<&str> = SIZE_PRESETS.iter().map(|s| s.0).collect();
+                return Err(err(
+                    key,
+                    format!("expected a size preset ({}), got `{p}`", names.join(", ")),
+                ));
+            };
+            Size {
+                name: n.into(),
+                d_model: d,
+                n_layers: l,
+                n_heads: h,
+                d_ff: None,
+            }
+        }
+        SizeEntry::Explicit(e) => Size {
+            name: e
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("d{}-l{}", e.d_model, e.n_layers)),
+            d_model: e.d_model,
+            n_layers: e.n_layers,
+            n_heads: e.n_heads,
+            d_ff: e.d_ff,
+        },
+    };
+    check_size(err, key, &size)?;
+    Ok(size)
 }
 
 fn same_shape(a: &Size, b: &Size) -> bool {
@@ -873,6 +1206,65 @@ mod tests {
     }
 
     #[test]
+    fn token_lists_and_budgets_are_axes_of_the_grid() {
+        let p = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\", \"cpu-s\"]\narches = [\"dense\"]\n[train]\ntokens = [512, 1024]\n"
+        ))
+        .unwrap();
+        assert_eq!(p.train.tokens, None);
+        let got: Vec<(String, Option<u64>)> = p
+            .cells
+            .iter()
+            .map(|c| (c.size.name.clone(), c.tokens))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cpu-xs".to_string(), Some(512)),
+                ("cpu-xs".to_string(), Some(1024)),
+                ("cpu-s".to_string(), Some(512)),
+                ("cpu-s".to_string(), Some(1024)),
+            ]
+        );
+        assert_eq!(
+            p.cells[1].label(None),
+            "dense/untied cpu-xs seed0 lr x1 1024 tokens"
+        );
+        // One budget is the plan's, as a single `train.tokens` is.
+        let one = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\"]\narches = [\"dense\"]\n[train]\ntokens = [512]\n"
+        ))
+        .unwrap();
+        assert_eq!((one.train.tokens, one.cells[0].tokens), (Some(512), None));
+        // Budgets: every size, then a list; a rule waits for the graph to count parameters.
+        let p = plan(
+            "[data]\ncorpus = \"corpus\"\ncompact = 4096\n[grid]\nsizes = [\"cpu-xs\", \"cpu-s\", \"cpu-m\"]\narches = [\"dense\"]\nbudgets = [1e12, { flops = 2e12, sizes = [\"cpu-s\", \"cpu-l\"] }, { flops = 4e12, count = 3 }]\n",
+        )
+        .unwrap();
+        let got: Vec<(String, Option<f64>)> = p
+            .cells
+            .iter()
+            .map(|c| (c.size.name.clone(), c.budget))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("cpu-xs".to_string(), Some(1e12)),
+                ("cpu-s".to_string(), Some(1e12)),
+                ("cpu-m".to_string(), Some(1e12)),
+                ("cpu-s".to_string(), Some(2e12)),
+                ("cpu-l".to_string(), Some(2e12)),
+            ]
+        );
+        assert_eq!(p.budget_rules.len(), 1);
+        assert_eq!(p.budget_rules[0].count, 3);
+        let t = p.budget_rules[0].targets();
+        // Three targets over one decade around sqrt(4e12 / 120).
+        let centre = (4e12f64 / 120.0).sqrt();
+        assert!((t[1] / centre - 1.0).abs() < 1e-12 && (t[2] / t[0] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
     fn errors_name_the_key_and_the_expectation() {
         let cases = [
             (
@@ -926,6 +1318,26 @@ mod tests {
             (
                 "sizes = [\"cpu-xs\"]\n[model.generator]\nspline_decay = \"half\"",
                 "key `model.generator.spline_decay`",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\ntokens = []",
+                "key `train.tokens`: expected at least one entry",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\ntokens = [512, 512]",
+                "key `train.tokens`: expected distinct entries",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\ntokens = [512, 0]",
+                "key `train.tokens`: expected a positive token budget",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[train]\nschedule = \"wsd\"\ndecay_frac = 1.0",
+                "key `train.decay_frac`: expected a number in (0, 1) under schedule = \"wsd\"",
+            ),
+            (
+                "sizes = [\"cpu-xs\"]\n[executor]\narchive = \"\"",
+                "key `executor.archive`: expected a folder path",
             ),
         ];
         for (grid, want) in cases {

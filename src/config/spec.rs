@@ -18,17 +18,28 @@
 //! arches = ["dense", "leviathan"]
 //! modes = ["iso_body"]           # how non-reference arches are sized against the reference
 //! seeds = [0]
-//! tokens_per_param = [20.0]
+//! tokens_per_param = [20.0]      # or, for an IsoFLOP grid, `budgets` (not both):
+//! budgets = [1e12,               # every size of grid.sizes at 1e12 training FLOPs
+//!   { flops = 3e12, sizes = ["cpu-s", "cpu-m", "cpu-l"] },         # these sizes
+//!   { flops = 1e13, count = 5, spread = 1.0, tokens_per_param = 20 }, # a rule, see below
+//! ]
 //! tie = [true, false]            # dense baselines: tied and untied (default [false])
 //! lr_scale = [0.5, 1, 2]         # multiplies the recipe's learning rate (default [1])
 //! sizes = ["cpu-xs", { name = "s", d_model = 64, n_layers = 2, n_heads = 2 }]
 //!
 //! [model]      # seq_len, d_ff, [model.generator] (tie_embeddings: a one-value `grid.tie`)
-//! [train]      # recipe, hyper_from, micro_batch, schedule, optimiser settings, overrides
+//! [train]      # recipe, hyper_from, micro_batch, schedule, optimiser settings, overrides;
+//!              # tokens = N or [N1, N2, ...] (a fixed token budget, or one cell per budget)
 //! [eval]       # count (evaluations per run), tokens
-//! [executor]   # kind, jobs, threads_per_job, [executor.slurm]
+//! [executor]   # kind, jobs, threads_per_job, archive, [executor.slurm]
 //! [device]     # peak_tflops (for MFU; not part of any step's identity)
 //! ```
+//!
+//! A budget's size rule (`count`) picks `count` sizes from `grid.sizes`: the ones nearest
+//! (in log N, N the dense model's total parameters) to `count` targets log-spaced over
+//! `spread` decades (default 1) around a guess N*, which is `around` or, by default,
+//! Hoffmann et al. 2022's C = 6 N D at D = `tokens_per_param` N (default 20): N* = sqrt(C /
+//! (6 tokens_per_param)). See src/graph/isoflop.rs.
 
 use std::path::Path;
 
@@ -168,8 +179,13 @@ pub struct GridSection {
     #[serde(default = "default_seeds")]
     pub seeds: Vec<u64>,
     /// Training tokens per parameter (the N of `train.hyper_from`); the recipe's token budget.
-    #[serde(default = "default_ratios")]
-    pub tokens_per_param: Vec<f64>,
+    /// Default `[20]`; not with `budgets`.
+    #[serde(default)]
+    pub tokens_per_param: Option<Vec<f64>>,
+    /// An IsoFLOP grid: nominal training-FLOP budgets, each with its sizes (every size of
+    /// `sizes`, a list, or a rule); every cell trains the tokens that spend its budget.
+    #[serde(default)]
+    pub budgets: Option<Vec<BudgetEntry>>,
     /// Dense baselines: tied (`true`) and/or untied (`false`) input and output embeddings.
     /// Dense and isoparametric cells multiply by it; iso-body cells do not (their body is
     /// shared with both baselines). The first value is the primary baseline (see
@@ -179,6 +195,48 @@ pub struct GridSection {
     /// Multipliers of the recipe's (or `train.lr`'s) learning rate: a learning-rate sweep.
     #[serde(default = "default_lr_scales")]
     pub lr_scale: Vec<f64>,
+}
+
+/// One IsoFLOP budget: a number (every size of `grid.sizes`) or a table with its sizes or a
+/// size rule.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum BudgetEntry {
+    Flops(f64),
+    Table(BudgetTable),
+}
+
+/// `{ flops = C, sizes = [...] }` or `{ flops = C, count = k [, around, spread,
+/// tokens_per_param] }`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetTable {
+    /// Nominal training FLOPs (3 x forward FLOPs per token x tokens).
+    pub flops: f64,
+    /// This budget's sizes: names of `grid.sizes` entries, presets or explicit shapes.
+    #[serde(default)]
+    pub sizes: Option<Vec<SizeEntry>>,
+    /// The rule: this many sizes from `grid.sizes` ...
+    #[serde(default)]
+    pub count: Option<usize>,
+    /// ... log-spaced around this N (total parameters of the dense model) ...
+    #[serde(default)]
+    pub around: Option<f64>,
+    /// ... over this many decades (default 1) ...
+    #[serde(default)]
+    pub spread: Option<f64>,
+    /// ... where N* comes from C = 6 N (tokens_per_param N) when `around` is absent
+    /// (default 20).
+    #[serde(default)]
+    pub tokens_per_param: Option<f64>,
+}
+
+/// `train.tokens`: one fixed budget, or a list (one cell per budget).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum TokensEntry {
+    One(u64),
+    Many(Vec<u64>),
 }
 
 /// One size: a preset name or an explicit shape.
@@ -284,8 +342,9 @@ pub struct TrainSection {
     pub warmup_tokens: Option<u64>,
     pub beta2: Option<f64>,
     pub weight_decay: Option<f64>,
-    /// A fixed token budget for every cell instead of `tokens_per_param x N`.
-    pub tokens: Option<u64>,
+    /// A fixed token budget for every cell instead of `tokens_per_param x N`; a list makes
+    /// one cell per budget (under `schedule = "wsd"`, cooldown branches of one prefix).
+    pub tokens: Option<TokensEntry>,
 }
 
 /// Evaluation on the held-out split.
@@ -313,6 +372,11 @@ pub struct ExecutorSection {
     /// Threads each training process uses; default 1.
     #[serde(default)]
     pub threads_per_job: Option<usize>,
+    /// A folder (relative to the project root, meant to be tracked by git) into which every
+    /// finished cell's small files are copied; a rerun on a clone without runs/ reads them
+    /// back instead of training (src/graph/archive.rs). Default: none.
+    #[serde(default)]
+    pub archive: Option<String>,
     #[serde(default)]
     pub slurm: SlurmSection,
 }
@@ -354,9 +418,6 @@ fn default_modes() -> Vec<String> {
 }
 fn default_seeds() -> Vec<u64> {
     vec![0]
-}
-fn default_ratios() -> Vec<f64> {
-    vec![20.0]
 }
 fn default_lr_scales() -> Vec<f64> {
     vec![1.0]
@@ -447,6 +508,12 @@ impl ExperimentSpec {
             let mut message = e.message().replace('\n', " ").trim().to_string();
             if message.starts_with("data did not match any variant of untagged enum SizeEntry") {
                 message = "expected a size preset name or a table { d_model, n_layers, n_heads [, name, d_ff] }".into();
+            }
+            if message.starts_with("data did not match any variant of untagged enum BudgetEntry") {
+                message = "expected a FLOP budget (a number) or a table { flops, sizes } or { flops, count [, around, spread, tokens_per_param] }".into();
+            }
+            if message.starts_with("data did not match any variant of untagged enum TokensEntry") {
+                message = "expected a token count or a list of token counts".into();
             }
             let where_ = if line > 0 { format!(":{line}:{col}") } else { String::new() };
             Error::Spec {

@@ -19,13 +19,49 @@
 //! - **Freshness.** Deterministic steps (corpus, tokens) are done once succeeded. The others
 //!   record the success stamps of the inputs they consumed, so a retried cell re-collects the
 //!   table and redoes the analysis.
+//! - **Grids and cells.** IsoFLOP budgets choose sizes and token counts ([`isoflop`]); under
+//!   WSD a cell is a cooldown branch of a shared stable prefix ([`wsd`]); the dry run prices
+//!   every cell before anything is spent ([`cost`]); finished cells can be kept in a tracked
+//!   folder that a fresh clone reads back ([`archive`]).
 
+pub mod archive;
+pub mod cost;
 pub mod exec;
+pub mod isoflop;
 pub mod status;
 pub mod step;
 pub mod work;
+pub mod wsd;
+
+use std::path::Path;
 
 pub use exec::{Executor, RunOptions, Summary};
 pub use status::State;
 pub use step::{Graph, Step, StepKind, step_id};
 pub use work::Ctx;
+
+use crate::Result;
+use crate::config::{ExperimentSpec, Plan};
+
+/// Reads and resolves an experiment spec into the plan the graph is built from (with the
+/// sizes of IsoFLOP rule budgets chosen).
+pub fn load_plan(path: &Path) -> Result<Plan> {
+    let mut plan = Plan::load(path)?;
+    isoflop::expand(&mut plan)?;
+    Ok(plan)
+}
+
+/// [`load_plan`] for analysis only (the corpus need not exist; see
+/// [`Plan::load_for_analysis`]).
+pub fn load_plan_for_analysis(path: &Path) -> Result<Plan> {
+    let mut plan = Plan::load_for_analysis(path)?;
+    isoflop::expand(&mut plan)?;
+    Ok(plan)
+}
+
+/// [`load_plan`] from a parsed spec read from `path`.
+pub fn resolve_plan(spec: &ExperimentSpec, path: &Path) -> Result<Plan> {
+    let mut plan = Plan::resolve(spec, path)?;
+    isoflop::expand(&mut plan)?;
+    Ok(plan)
+}

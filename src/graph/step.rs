@@ -29,6 +29,11 @@ pub enum StepKind {
     Tokens,
     /// One cell: `ladder train cell.toml`.
     Train,
+    /// A WSD stable prefix (`ladder train` on a `[wsd] role = "prefix"` cell): warmup, then
+    /// the peak learning rate, keeping a checkpoint at each of its branches' start points.
+    Prefix,
+    /// A WSD cooldown branch: one cell, started from its prefix's checkpoint.
+    Branch,
     /// Every cell's record into runs/<exp>/results.{parquet,csv}.
     Collect,
     /// Scaling-law fits (fits.json).
@@ -42,10 +47,12 @@ pub enum StepKind {
 }
 
 impl StepKind {
-    pub const ALL: [StepKind; 8] = [
+    pub const ALL: [StepKind; 10] = [
         StepKind::Corpus,
         StepKind::Tokens,
         StepKind::Train,
+        StepKind::Prefix,
+        StepKind::Branch,
         StepKind::Collect,
         StepKind::Fit,
         StepKind::Multiplier,
@@ -58,6 +65,8 @@ impl StepKind {
             StepKind::Corpus => "corpus",
             StepKind::Tokens => "tokens",
             StepKind::Train => "train",
+            StepKind::Prefix => "prefix",
+            StepKind::Branch => "branch",
             StepKind::Collect => "collect",
             StepKind::Fit => "fit",
             StepKind::Multiplier => "multiplier",
@@ -80,10 +89,28 @@ impl StepKind {
         matches!(self, StepKind::Corpus | StepKind::Tokens)
     }
 
+    /// Whether dependents record this step's success stamp and rerun when it changes. Not
+    /// for content-addressed steps, nor for a stable prefix: rerunning it to reach a new
+    /// branch point changes none of the checkpoints its finished branches started from.
+    pub fn stamped(self) -> bool {
+        !self.content_addressed() && self != StepKind::Prefix
+    }
+
     /// Whether dependents may run when some inputs of this kind failed: collect gathers the
     /// cells that finished, so one failed cell never blocks the table and the report.
     pub fn soft_input(self) -> bool {
-        matches!(self, StepKind::Train)
+        self.yields_rows()
+    }
+
+    /// Whether the step runs a training process (`ladder train`).
+    pub fn trains_model(self) -> bool {
+        matches!(self, StepKind::Train | StepKind::Prefix | StepKind::Branch)
+    }
+
+    /// Whether the step's record is rows of the results table: train cells and cooldown
+    /// branches (a stable prefix's own evaluations are never fit points).
+    pub fn yields_rows(self) -> bool {
+        matches!(self, StepKind::Train | StepKind::Branch)
     }
 }
 
@@ -105,7 +132,8 @@ pub struct Step {
     pub config: Value,
     /// Indices of the input steps in [`Graph::steps`].
     pub inputs: Vec<usize>,
-    /// For train steps: the index of the cell in [`Plan::cells`].
+    /// For train and branch steps: the index of the cell in [`Plan::cells`]; for a stable
+    /// prefix, its first branch's cell (they differ only in token budget).
     pub cell: Option<usize>,
 }
 
@@ -151,6 +179,11 @@ impl Graph {
     /// cached in [`hash_cache`]) and the analysis spec (whose content is versioned into the
     /// analysis steps); writes nothing else.
     pub fn build(plan: &Plan) -> Result<Graph> {
+        if !plan.budget_rules.is_empty() {
+            return Err(Error::Graph(
+                "grid.budgets: the sizes of rule budgets are chosen by graph::load_plan, not yet here".into(),
+            ));
+        }
         let mut steps: Vec<Step> = Vec::with_capacity(plan.cells.len() + 7);
         let push = |steps: &mut Vec<Step>,
                     kind,
@@ -204,16 +237,49 @@ impl Graph {
             vec![corpus],
             None,
         );
+        // Under WSD every cell is a cooldown branch of the stable prefix it shares with the
+        // cells that differ from it only in token budget (src/graph/wsd.rs).
+        let wsd = plan.train.schedule == "wsd";
+        let mut prefixes: std::collections::HashMap<String, usize> = Default::default();
         let mut trains = Vec::with_capacity(plan.cells.len());
         for (ci, cell) in plan.cells.iter().enumerate() {
-            let t = push(
-                &mut steps,
-                StepKind::Train,
-                cell.label(plan.train.tokens),
-                train_config(plan, cell),
-                vec![tokens],
-                Some(ci),
-            );
+            let label = cell.label(plan.train.tokens);
+            let t = if wsd {
+                let config = super::wsd::prefix_config(plan, cell);
+                let key = config.to_string();
+                let prefix = match prefixes.get(&key) {
+                    Some(&p) => p,
+                    None => {
+                        let p = push(
+                            &mut steps,
+                            StepKind::Prefix,
+                            format!("{} stable prefix", cell.shape_label()),
+                            config,
+                            vec![tokens],
+                            Some(ci),
+                        );
+                        prefixes.insert(key, p);
+                        p
+                    }
+                };
+                push(
+                    &mut steps,
+                    StepKind::Branch,
+                    label,
+                    train_config(plan, cell),
+                    vec![tokens, prefix],
+                    Some(ci),
+                )
+            } else {
+                push(
+                    &mut steps,
+                    StepKind::Train,
+                    label,
+                    train_config(plan, cell),
+                    vec![tokens],
+                    Some(ci),
+                )
+            };
             trains.push(t);
         }
         let collect = push(
@@ -271,12 +337,22 @@ impl Graph {
         self.runs_dir.join(self.steps[i].name())
     }
 
-    /// Indices of the train steps, in plan order.
-    pub fn trains(&self) -> impl Iterator<Item = usize> + '_ {
+    /// Indices of the steps whose records are the results table's rows (train cells and
+    /// cooldown branches), in plan order.
+    pub fn cells(&self) -> impl Iterator<Item = usize> + '_ {
         self.steps
             .iter()
             .enumerate()
-            .filter(|(_, s)| s.kind == StepKind::Train)
+            .filter(|(_, s)| s.kind.yields_rows())
+            .map(|(i, _)| i)
+    }
+
+    /// Indices of the branches of stable prefix `prefix`, in plan order.
+    pub fn branches_of(&self, prefix: usize) -> impl Iterator<Item = usize> + '_ {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| s.kind == StepKind::Branch && s.inputs.contains(&prefix))
             .map(|(i, _)| i)
     }
 
@@ -357,6 +433,17 @@ pub fn train_config(plan: &Plan, cell: &PlannedCell) -> Value {
     });
     if cell.lr_scale != 1.0 {
         config["lr_scale"] = json!(cell.lr_scale);
+    }
+    // An IsoFLOP cell's budget replaces the ratio it does not use; a cell of a `train.tokens`
+    // list is the cell a single `train.tokens` of that value plans, id included.
+    if let Some(c) = cell.budget {
+        config
+            .as_object_mut()
+            .expect("an object")
+            .remove("tokens_per_param");
+        config["budget"] = json!(c);
+    } else if let Some(n) = cell.tokens {
+        config["train"]["tokens"] = json!(n);
     }
     // Under `dense_twin` the recipe of most cells reads the primary baseline's total.
     if plan.train.hyper_from == crate::config::HyperFrom::DenseTwin {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::config::HyperFrom;
 use crate::config::cell::{
-    CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, StudyKeys, TrainSpec,
+    CellSpec, DataSpec, EvalSpec, GeneratorSpec, ModelSpec, StudyKeys, TrainSpec, Wsd,
 };
 use crate::config::plan::{Plan, PlannedCell};
 use crate::config::spec::Compact;
@@ -143,6 +143,8 @@ pub struct Ctx<'a> {
     analysis_spec: AnalysisSpec,
     /// The last analysis computed (collect stamp, analysis), shared by fit and multiplier.
     cache: Mutex<Option<(PathBuf, std::sync::Arc<report::Analysis>)>>,
+    /// The token store's vocabulary, once it exists.
+    vocab: std::sync::OnceLock<usize>,
 }
 
 impl<'a> Ctx<'a> {
@@ -157,6 +159,7 @@ impl<'a> Ctx<'a> {
             trainer,
             analysis_spec,
             cache: Mutex::new(None),
+            vocab: std::sync::OnceLock::new(),
         })
     }
 
@@ -177,7 +180,9 @@ impl<'a> Ctx<'a> {
             StepKind::Multiplier => self.multiplier(&dir),
             StepKind::Plots => self.plots(&dir),
             StepKind::Report => self.report(&dir, lease),
-            StepKind::Train => Err(Error::Graph("train steps run as processes".into())),
+            StepKind::Train | StepKind::Prefix | StepKind::Branch => {
+                Err(Error::Graph("training steps run as processes".into()))
+            }
         }
     }
 
@@ -189,7 +194,9 @@ impl<'a> Ctx<'a> {
                 .join(STORE_DIR)
                 .join(crate::data::store::MANIFEST_FILE)
                 .is_file(),
-            StepKind::Train => dir.join(RECORD_FILE).is_file(),
+            StepKind::Train | StepKind::Branch => dir.join(RECORD_FILE).is_file(),
+            // What a stable prefix must provide depends on its branches (src/graph/wsd.rs).
+            StepKind::Prefix => true,
             StepKind::Collect => self
                 .plan
                 .runs_dir()
@@ -257,19 +264,47 @@ impl<'a> Ctx<'a> {
 
     /// Vocabulary of the token store (after the tokens step).
     pub fn vocab(&self) -> Result<usize> {
+        if let Some(v) = self.vocab.get() {
+            return Ok(*v);
+        }
         let store = self.dir(StepKind::Tokens).join(STORE_DIR);
         let m = crate::data::TokenStore::open(&store)?;
-        Ok(m.manifest().vocab_size as usize)
+        let v = m.manifest().vocab_size as usize;
+        let _ = self.vocab.set(v);
+        Ok(v)
     }
 
-    /// Writes (or refreshes) the cell file of train step `i` and returns its path.
-    pub fn write_cell(&self, i: usize) -> Result<PathBuf> {
-        let step = &self.graph.steps[i];
-        let cell = &self.plan.cells[step.cell.expect("train steps have a cell")];
-        let store = PathBuf::from("..")
+    /// The vocabulary to count parameters and FLOPs with, and where it came from: the token
+    /// store's once the tokens step has run, else what the spec says it will be (the dry run
+    /// tokenises nothing).
+    pub fn planning_vocab(&self) -> (usize, String) {
+        match self.vocab() {
+            Ok(v) => (v, "the token store's".into()),
+            Err(_) => estimated_vocab(self.plan),
+        }
+    }
+
+    /// The token store as a cell file names it, relative to the cell's step directory.
+    pub fn store_for_cell(&self) -> PathBuf {
+        PathBuf::from("..")
             .join(self.graph.steps[self.graph.one(StepKind::Tokens)].name())
-            .join(STORE_DIR);
-        let spec = cell_spec(self.plan, cell, &step.id, self.vocab()?, store)?;
+            .join(STORE_DIR)
+    }
+
+    /// The cell file of training step `i` (train, prefix or branch) at vocabulary `vocab`.
+    pub fn cell_file(&self, i: usize, vocab: usize) -> Result<CellSpec> {
+        let step = &self.graph.steps[i];
+        let cell = &self.plan.cells[step.cell.expect("training steps have a cell")];
+        match step.kind {
+            StepKind::Prefix => super::wsd::prefix_spec(self, i, vocab),
+            StepKind::Branch => super::wsd::branch_spec(self, i, vocab),
+            _ => cell_spec(self.plan, cell, &step.id, vocab, self.store_for_cell()),
+        }
+    }
+
+    /// Writes (or refreshes) the cell file of training step `i` and returns its path.
+    pub fn write_cell(&self, i: usize) -> Result<PathBuf> {
+        let spec = self.cell_file(i, self.vocab()?)?;
         let dir = self.graph.dir(i);
         let path = dir.join(CELL_FILE);
         if CellSpec::load(&path).ok().as_ref() != Some(&spec) {
@@ -281,7 +316,7 @@ impl<'a> Ctx<'a> {
     fn rows(&self) -> Result<(Vec<ResultRow>, Vec<String>)> {
         let mut rows = Vec::new();
         let mut missing = Vec::new();
-        for t in self.graph.trains() {
+        for t in self.graph.cells() {
             let path = self.graph.dir(t).join(RECORD_FILE);
             match RunRecord::load(&path) {
                 Ok(r) if !r.rows.is_empty() => rows.extend(r.rows),
@@ -303,7 +338,7 @@ impl<'a> Ctx<'a> {
         Ok(format!(
             "{} rows from {} cells ({} missing) -> {}",
             rows.len(),
-            self.plan.cells.len() - missing.len(),
+            self.graph.cells().count() - missing.len(),
             missing.len(),
             self.plan
                 .runs_dir()
@@ -392,6 +427,38 @@ impl<'a> Ctx<'a> {
         std::fs::rename(&tmp, &to).map_err(|e| Error::io(&to, e))?;
         let _ = std::fs::remove_dir_all(&old);
         Ok(format!("{}", to.join("REPORT.md").display()))
+    }
+}
+
+/// The vocabulary a spec will train with, before the tokens step has run, and how that is
+/// known: K under `compact = K` (exact, or an upper bound for a corpus with fewer distinct
+/// tokens), else the tokenizer's (exact under `compact = false`; under `compact = true` an
+/// upper bound, since only the ids the corpus uses are kept).
+pub fn estimated_vocab(plan: &Plan) -> (usize, String) {
+    let n = plan
+        .tokenizer
+        .parse::<crate::data::TokenizerName>()
+        .map(|t| t.n_vocab() as usize)
+        .unwrap_or(crate::model::vocab::O200K_BASE_N_VOCAB);
+    match plan.compact {
+        Compact::Top(k) => (
+            k as usize,
+            "data.compact = K (the tokens step has not run)".into(),
+        ),
+        Compact::Off => (
+            n,
+            format!(
+                "the tokenizer's, {} (data.compact = false; the tokens step has not run)",
+                plan.tokenizer
+            ),
+        ),
+        Compact::Used => (
+            n,
+            format!(
+                "the tokenizer's, {}: an upper bound, since data.compact = true keeps only the ids the corpus uses (the tokens step has not run)",
+                plan.tokenizer
+            ),
+        ),
     }
 }
 
@@ -549,6 +616,38 @@ pub fn cell_spec(
     vocab: usize,
     store: PathBuf,
 ) -> Result<CellSpec> {
+    cell_spec_as(plan, cell, run_id, vocab, store, Role::Plain)
+}
+
+/// What a cell file is for: an ordinary run, or one of the halves of a WSD cell
+/// (src/graph/wsd.rs).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Role {
+    Plain,
+    /// The stable prefix of the cell's group, run up to `tokens`, keeping `keep`.
+    Prefix {
+        tokens: u64,
+        keep: Vec<u64>,
+    },
+    /// The cell's cooldown branch from the prefix in `prefix` (relative to the cell file).
+    Branch {
+        prefix: PathBuf,
+    },
+}
+
+/// [`cell_spec`] for a given [`Role`]. The token budget D is the cell's: its IsoFLOP
+/// budget's (`C / (3 x forward FLOPs per token)`, whole batches), its own fixed budget, the
+/// plan's, or the recipe's ratio. Under WSD the warmup is `train.warmup_tokens`, else the
+/// recipe's N tokens, whatever D is (a prefix's warmup cannot depend on its branches);
+/// otherwise it is capped at a quarter of D as before.
+pub fn cell_spec_as(
+    plan: &Plan,
+    cell: &PlannedCell,
+    run_id: &str,
+    vocab: usize,
+    store: PathBuf,
+    role: Role,
+) -> Result<CellSpec> {
     let s = &cell.size;
     let body = model::BodyConfig::new(s.d_model, s.n_layers, s.n_heads)
         .with_d_ff(s.d_ff)
@@ -609,9 +708,25 @@ pub fn cell_spec(
         cell.tokens_per_param,
     );
     let batch = t.batch_tokens.unwrap_or(h.batch_tokens);
-    let tokens = (t.tokens.unwrap_or(h.tokens) / batch).max(1) * batch;
-    let warmup = t.warmup_tokens.unwrap_or(h.warmup_tokens.min(tokens / 4));
-    let every = ((tokens / plan.eval.count) / batch).max(1) * batch;
+    let mut tokens = match (cell.budget, cell.tokens.or(t.tokens)) {
+        (Some(c), _) => super::isoflop::budget_tokens(c, 3 * own.flops_per_token.total, batch),
+        (None, Some(n)) => (n / batch).max(1) * batch,
+        (None, None) => (h.tokens / batch).max(1) * batch,
+    };
+    let warmup = match (&role, t.warmup_tokens) {
+        (_, Some(w)) => w,
+        (Role::Plain, None) if cell.budget.is_some() => recipe_n.min(tokens / 4),
+        (Role::Plain, None) => h.warmup_tokens.min(tokens / 4),
+        (_, None) => recipe_n,
+    };
+    if let Role::Prefix { tokens: length, .. } = &role {
+        tokens = *length;
+    }
+    let every = match role {
+        // A prefix's evaluations are no fit points: once, at its end.
+        Role::Prefix { .. } => tokens,
+        _ => ((tokens / plan.eval.count) / batch).max(1) * batch,
+    };
     let spec = CellSpec {
         exp: plan.name.clone(),
         run_id: run_id.into(),
@@ -656,11 +771,24 @@ pub fn cell_spec(
             size: s.name.clone(),
             baseline_tie: (cell.mode == "isoparametric").then_some(twin_tie),
             lr_scale: cell.lr_scale,
-            tokens_per_param: t.tokens.is_none().then_some(cell.tokens_per_param),
+            tokens_per_param: (t.tokens.is_none()
+                && cell.tokens.is_none()
+                && cell.budget.is_none()
+                && !matches!(role, Role::Prefix { .. }))
+            .then_some(cell.tokens_per_param),
         },
-        budget: None,
+        budget: cell.budget.filter(|_| !matches!(role, Role::Prefix { .. })),
         wsd: None,
         peak_tflops: plan.peak_tflops,
+    };
+    let mut spec = spec;
+    spec.wsd = match role {
+        Role::Plain => None,
+        Role::Prefix { keep, .. } => Some(Wsd::Prefix { keep }),
+        Role::Branch { prefix } => Some(Wsd::Branch {
+            prefix,
+            start_tokens: spec.train.branch_start(spec.train.tokens),
+        }),
     };
     spec.validate().map_err(|e| {
         Error::Graph(format!(

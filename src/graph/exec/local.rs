@@ -12,6 +12,7 @@ use super::{
     Executor, Outcome, RunOptions, Summary, Verdict, current_inputs, is_train, judge, mark,
 };
 use crate::Result;
+use crate::graph::StepKind;
 use crate::graph::status::{self, Acquire, Lease, State, StatusFile, read_status, try_acquire};
 use crate::graph::work::{CELL_FILE, Ctx, supervise_train};
 use crate::train::{RECORD_FILE, RunRecord};
@@ -133,7 +134,9 @@ impl Executor for Local {
                         Verdict::Run(reason) => match start(ctx, i, &outcomes, opts)? {
                             Started::Now(lease) => {
                                 say(format!("         start   {name} {label} ({reason})"));
-                                if is_train(graph, i) {
+                                if graph.steps[i].kind == StepKind::Prefix {
+                                    summary.prefixes += 1;
+                                } else if is_train(graph, i) {
                                     summary.trained += 1;
                                 }
                                 running.push((i, Instant::now()));
@@ -271,10 +274,24 @@ fn work(ctx: &Ctx, i: usize, lease: Lease) -> Done {
     let mut s = read_status(&dir).unwrap_or_else(|| StatusFile::new(&graph.steps[i].name()));
     s.set(state, &status::whoami(), Some(message.clone()));
     let written = status::write_status(&dir, &s);
+    if written.is_ok() && state.is_ok() {
+        archive_finished(ctx, i);
+    }
     lease.release();
     match written {
         Ok(()) => Done::Finished(state, message),
         Err(e) => Done::Finished(State::Failed, format!("cannot record the status: {e}")),
+    }
+}
+
+/// Copies a finished cell into the experiment's archive, if it has one. A failed copy is a
+/// warning: the cell's result is in runs/ and the next run copies it again.
+pub(crate) fn archive_finished(ctx: &Ctx, i: usize) {
+    if let Err(e) = crate::graph::archive::save(ctx.plan, ctx.graph, i) {
+        eprintln!(
+            "ladder: warning: {} finished but could not be archived: {e}",
+            ctx.graph.steps[i].name()
+        );
     }
 }
 

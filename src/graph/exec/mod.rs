@@ -78,9 +78,12 @@ pub fn judge(ctx: &Ctx, i: usize, outcomes: &[Option<Outcome>], retry_failed: bo
     let step = &graph.steps[i];
     let mut ok_inputs = 0;
     let mut failed_input = None;
+    // A branch that has finished, or can resume from its own checkpoint, no longer reads
+    // its prefix: a prefix that failed to reach a new branch point does not block it.
+    let free_of_prefix = step.kind == StepKind::Branch && !crate::graph::wsd::needs_prefix(ctx, i);
     for &j in &step.inputs {
         let o = outcomes[j].as_ref().expect("inputs are judged first");
-        if o.state.is_ok() {
+        if o.state.is_ok() || (free_of_prefix && graph.steps[j].kind == StepKind::Prefix) {
             ok_inputs += 1;
         } else if failed_input.is_none() {
             failed_input = Some(graph.steps[j].name());
@@ -104,10 +107,34 @@ pub fn judge(ctx: &Ctx, i: usize, outcomes: &[Option<Outcome>], retry_failed: bo
     {
         return Verdict::Wait(lease.owner);
     }
+    if step.kind == StepKind::Prefix {
+        return crate::graph::wsd::judge(ctx, i, status, retry_failed);
+    }
+    let verdict = judge_status(ctx, i, status, &current, retry_failed);
+    // A cell finished elsewhere and archived is finished here, even with runs/ empty.
+    if matches!(verdict, Verdict::Run(_) | Verdict::Failed(_))
+        && let Some(a) = crate::graph::archive::archived(ctx.plan, graph, i)
+    {
+        return Verdict::Done(Outcome {
+            state: a.status,
+            stamp: a.stamp,
+        });
+    }
+    verdict
+}
+
+/// [`judge`] from the step's own status file.
+fn judge_status(
+    ctx: &Ctx,
+    i: usize,
+    status: Option<StatusFile>,
+    current: &BTreeMap<String, String>,
+    retry_failed: bool,
+) -> Verdict {
     let Some(s) = status else {
         return Verdict::Run("never run".into());
     };
-    let same_inputs = s.inputs == current;
+    let same_inputs = s.inputs == *current;
     match s.status {
         st if st.is_ok() && same_inputs && ctx.outputs_exist(i) => Verdict::Done(Outcome {
             state: st,
@@ -137,7 +164,7 @@ pub fn current_inputs(
     graph.steps[i]
         .inputs
         .iter()
-        .filter(|&&j| !graph.steps[j].kind.content_addressed())
+        .filter(|&&j| graph.steps[j].kind.stamped())
         .filter_map(|&j| {
             let o = outcomes[j].as_ref()?;
             Some((graph.steps[j].name(), o.stamp.clone()?))
@@ -146,16 +173,41 @@ pub fn current_inputs(
 }
 
 /// What `--dry-run` prints: every selected step, what would happen to it and why, assuming
-/// every step that runs succeeds. Returns the lines and the number of steps that would run.
-pub fn dry_run(ctx: &Ctx, todo: &[usize], retry_failed: bool) -> (Vec<String>, usize) {
+/// every step that runs succeeds. Returns the lines, the number of steps that would run, and
+/// per step of the graph whether it would run.
+pub fn dry_run(ctx: &Ctx, todo: &[usize], retry_failed: bool) -> (Vec<String>, usize, Vec<bool>) {
     let graph = ctx.graph;
     let mut outcomes: Vec<Option<Outcome>> = vec![None; graph.steps.len()];
     let mut lines = Vec::with_capacity(todo.len());
     let mut would_run = 0;
+    let mut runs = vec![false; graph.steps.len()];
     for &i in todo {
         let step = &graph.steps[i];
         let v = judge(ctx, i, &outcomes, retry_failed);
+        if matches!(v, Verdict::Run(_)) {
+            runs[i] = true;
+        }
+        let here = read_status(&graph.dir(i)).is_some_and(|s| s.status.is_ok());
         let (what, why, outcome) = match v {
+            Verdict::Done(o) if !here && step.kind == StepKind::Prefix => (
+                "skip",
+                "not needed: every branch of it is finished".to_string(),
+                o,
+            ),
+            Verdict::Done(o) if !here && step.kind.yields_rows() => (
+                "skip",
+                format!(
+                    "{} in the archive {}",
+                    o.state,
+                    ctx.plan
+                        .executor
+                        .archive
+                        .as_ref()
+                        .map(|a| a.display().to_string())
+                        .unwrap_or_default()
+                ),
+                o,
+            ),
             Verdict::Done(o) => ("skip", format!("{}", o.state), o),
             Verdict::Failed(m) => (
                 "failed",
@@ -184,7 +236,7 @@ pub fn dry_run(ctx: &Ctx, todo: &[usize], retry_failed: bool) -> (Vec<String>, u
         };
         lines.push(format!("{what:<7} {:<19}{label}  ({why})", step.name()));
     }
-    (lines, would_run)
+    (lines, would_run, runs)
 }
 
 fn failed() -> Outcome {
@@ -210,8 +262,10 @@ pub struct Summary {
     pub skipped: usize,
     /// Names of steps that ended failed or dep_failed.
     pub failed: Vec<String>,
-    /// Train steps started by this session.
+    /// Train and branch steps started by this session.
     pub trained: usize,
+    /// WSD stable prefixes started by this session.
+    pub prefixes: usize,
 }
 
 /// The executor interface: run the steps in `todo` (topological order, ancestors included)
@@ -253,7 +307,8 @@ pub fn executor(kind: &str, plan: &Plan) -> Result<Box<dyn Executor>> {
     }
 }
 
-/// Whether a step kind runs as a training process (the rest run inside the orchestrator).
+/// Whether a step runs as a training process (train, prefix, branch; the rest run inside
+/// the orchestrator).
 pub fn is_train(graph: &Graph, i: usize) -> bool {
-    graph.steps[i].kind == StepKind::Train
+    graph.steps[i].kind.trains_model()
 }

@@ -15,6 +15,10 @@
 //!   resumes from the cell's last checkpoint.
 //! - A failed cell fails its task, so the afterok job never starts: the orchestrator then
 //!   cancels it and runs the analysis steps itself over the cells that finished.
+//! - WSD stable prefixes go first, as an array of their own that the orchestrator waits for;
+//!   their branches follow as the cells' array (a branch starts from its prefix's
+//!   checkpoint). Finished cells are copied into the experiment's archive as their status
+//!   files say so.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -152,12 +156,6 @@ impl Executor for Slurm {
 
     fn run(&mut self, ctx: &Ctx, todo: &[usize], opts: &RunOptions) -> Result<Summary> {
         let graph = ctx.graph;
-        let plan = ctx.plan;
-        let say = |line: String| {
-            if opts.verbose {
-                println!("{line}");
-            }
-        };
         // 1. The data steps, here.
         let data: Vec<usize> = todo
             .iter()
@@ -175,16 +173,100 @@ impl Executor for Slurm {
                 stamp: None,
             });
         }
-
-        // 2. The cells that need training, as one array.
+        let post: Vec<usize> = todo
+            .iter()
+            .copied()
+            .filter(|&i| graph.steps[i].kind >= StepKind::Collect)
+            .collect();
+        // 2. WSD stable prefixes first, as an array of their own (their branches start from
+        // their checkpoints): submitted, then waited for.
+        let prefixes: Vec<usize> = todo
+            .iter()
+            .copied()
+            .filter(|&i| graph.steps[i].kind == StepKind::Prefix)
+            .collect();
+        if !prefixes.is_empty() {
+            self.wave(
+                ctx,
+                &prefixes,
+                &[],
+                &mut outcomes,
+                opts,
+                &mut summary,
+                "prefixes",
+            )?;
+            for &i in &prefixes {
+                if outcomes[i].is_none() {
+                    outcomes[i] = Some(match read_status(&graph.dir(i)) {
+                        Some(s) if s.status.is_ok() => Outcome {
+                            state: s.status,
+                            stamp: s.stamp,
+                        },
+                        _ => Outcome {
+                            state: State::Failed,
+                            stamp: None,
+                        },
+                    });
+                }
+            }
+        }
+        // 3. The cells (train steps or branches), then the analysis after them.
         let cells: Vec<usize> = todo
             .iter()
             .copied()
-            .filter(|&i| graph.steps[i].kind == StepKind::Train)
+            .filter(|&i| graph.steps[i].kind.yields_rows())
             .collect();
+        self.wave(
+            ctx,
+            &cells,
+            &post,
+            &mut outcomes,
+            opts,
+            &mut summary,
+            "cells",
+        )?;
+        Ok(summary)
+    }
+}
+
+impl Slurm {
+    /// Submits the steps among `steps` that need training as one job array (and, when
+    /// `post` is not empty, one job after it running those steps), and waits on their status
+    /// files. Each judged step's outcome goes into `outcomes` (a step submitted counts as
+    /// succeeding, for the judgement of steps after it).
+    #[allow(clippy::too_many_arguments)]
+    fn wave(
+        &self,
+        ctx: &Ctx,
+        steps: &[usize],
+        post: &[usize],
+        outcomes: &mut [Option<Outcome>],
+        opts: &RunOptions,
+        summary: &mut Summary,
+        what: &str,
+    ) -> Result<()> {
+        let graph = ctx.graph;
+        let plan = ctx.plan;
+        let say = |line: String| {
+            if opts.verbose {
+                println!("{line}");
+            }
+        };
         let mut submit = Vec::new();
-        for &i in &cells {
-            match judge(ctx, i, &outcomes, opts.retry_failed) {
+        for &i in steps {
+            let verdict = judge(ctx, i, outcomes, opts.retry_failed);
+            outcomes[i] = Some(match &verdict {
+                Verdict::Done(o) => o.clone(),
+                Verdict::Run(_) | Verdict::Wait(_) => Outcome {
+                    state: State::Succeeded,
+                    stamp: None,
+                },
+                Verdict::Failed(_) | Verdict::DepFailed(_) => Outcome {
+                    state: State::Failed,
+                    stamp: None,
+                },
+            });
+            match verdict {
                 Verdict::Done(_) => summary.skipped += 1,
                 Verdict::Run(_) | Verdict::Wait(_) => {
                     if opts.retry_failed {
@@ -225,10 +307,10 @@ impl Executor for Slurm {
         let stamp = format!("{:.0}", status::now());
         let mut array_job = None;
         if !submit.is_empty() {
-            let tasks = slurm_dir.join(format!("cells-{stamp}.txt"));
+            let tasks = slurm_dir.join(format!("{what}-{stamp}.txt"));
             let names: Vec<String> = submit.iter().map(|&i| graph.steps[i].name()).collect();
             crate::io::write_atomic(&tasks, format!("{}\n", names.join("\n")).as_bytes())?;
-            let script = slurm_dir.join(format!("cells-{stamp}.sh"));
+            let script = slurm_dir.join(format!("{what}-{stamp}.sh"));
             write_script(&script, &array_script(&exe, &spec, &tasks))?;
             let mut args = sbatch_args(&self.settings, &self.settings.job_name, &slurm_dir);
             args.push(format!(
@@ -239,28 +321,29 @@ impl Executor for Slurm {
             args.push("--requeue".into());
             let id = sbatch(&args, &script)?;
             say(format!(
-                "         slurm   array job {id}: {} cells, at most {} at once",
+                "         slurm   array job {id}: {} {what}, at most {} at once",
                 submit.len(),
                 self.settings.throttle
             ));
-            summary.trained = submit.len();
+            for &i in &submit {
+                if graph.steps[i].kind == StepKind::Prefix {
+                    summary.prefixes += 1;
+                } else {
+                    summary.trained += 1;
+                }
+            }
             array_job = Some(id);
         }
-        let post: Vec<usize> = todo
-            .iter()
-            .copied()
-            .filter(|&i| graph.steps[i].kind > StepKind::Train)
-            .collect();
         let mut post_job = None;
         if submit.is_empty() {
             // No cell to wait for: the analysis steps (skipped when current) run here.
-            let local = Local.run(ctx, &post, opts)?;
+            let local = Local.run(ctx, post, opts)?;
             summary.skipped += local.skipped;
             summary.failed.extend(local.failed);
             for (k, v) in local.ran {
                 *summary.ran.entry(k).or_default() += v;
             }
-            return Ok(summary);
+            return Ok(());
         }
         if !post.is_empty() {
             let script = slurm_dir.join(format!("analysis-{stamp}.sh"));
@@ -280,18 +363,19 @@ impl Executor for Slurm {
             post_job = Some(id);
         }
 
-        // 3. Wait on the status files.
+        // Wait on the status files.
         let mut reported: Vec<usize> = Vec::new();
         let started = Instant::now();
         let mut last_note = Instant::now();
+        let final_state = |i: usize| {
+            read_status(&graph.dir(i)).filter(|s| s.status.is_ok() || s.status == State::Failed)
+        };
         loop {
             for &i in &submit {
                 if reported.contains(&i) {
                     continue;
                 }
-                if let Some(s) = read_status(&graph.dir(i))
-                    .filter(|s| s.status.is_ok() || s.status == State::Failed)
-                {
+                if let Some(s) = final_state(i) {
                     reported.push(i);
                     let (name, label) = (graph.steps[i].name(), &graph.steps[i].label);
                     say(format!(
@@ -302,7 +386,9 @@ impl Executor for Slurm {
                         s.message.clone().unwrap_or_default()
                     ));
                     *summary.ran.entry(s.status.to_string()).or_default() += 1;
-                    if !s.status.is_ok() {
+                    if s.status.is_ok() {
+                        super::local::archive_finished(ctx, i);
+                    } else {
                         summary.failed.push(name);
                     }
                 }
@@ -313,10 +399,7 @@ impl Executor for Slurm {
                 std::thread::sleep(Duration::from_secs(2));
                 let lost: Vec<String> = submit
                     .iter()
-                    .filter(|&&i| {
-                        !read_status(&graph.dir(i))
-                            .is_some_and(|s| s.status.is_ok() || s.status == State::Failed)
-                    })
+                    .filter(|&&i| final_state(i).is_none())
                     .map(|&i| graph.steps[i].name())
                     .collect();
                 if !lost.is_empty() {
@@ -325,7 +408,7 @@ impl Executor for Slurm {
                     }
                     summary.failed.extend(lost.iter().cloned());
                     return Err(Error::Graph(format!(
-                        "the Slurm array finished but {} cells have no final status (see {}): {}",
+                        "the Slurm array finished but {} {what} have no final status (see {}): {}",
                         lost.len(),
                         slurm_dir.display(),
                         lost.join(", ")
@@ -350,7 +433,7 @@ impl Executor for Slurm {
                         scancel(p);
                     }
                     say("         slurm   running the analysis steps here".into());
-                    let local = Local.run(ctx, &post, opts)?;
+                    let local = Local.run(ctx, post, opts)?;
                     summary.failed.extend(local.failed);
                     break;
                 }
@@ -358,7 +441,7 @@ impl Executor for Slurm {
             if opts.verbose && last_note.elapsed() >= Duration::from_secs(30) {
                 last_note = Instant::now();
                 println!(
-                    "         slurm   {}/{} cells final after {:.0} s",
+                    "         slurm   {}/{} {what} final after {:.0} s",
                     reported.len(),
                     submit.len(),
                     started.elapsed().as_secs_f64()
@@ -366,7 +449,13 @@ impl Executor for Slurm {
             }
             std::thread::sleep(Duration::from_secs(1));
         }
-        for &i in &post {
+        for &i in submit.iter() {
+            outcomes[i] = final_state(i).map(|s| Outcome {
+                state: s.status,
+                stamp: s.stamp,
+            });
+        }
+        for &i in post {
             if let Some(s) = read_status(&graph.dir(i)) {
                 if !s.status.is_ok() {
                     summary.failed.push(graph.steps[i].name());
@@ -378,7 +467,7 @@ impl Executor for Slurm {
                 }
             }
         }
-        Ok(summary)
+        Ok(())
     }
 }
 
@@ -395,20 +484,32 @@ pub fn run_one(ctx: &Ctx, i: usize, ttl: Duration) -> Result<State> {
             graph.steps[i].name()
         )));
     }
+    crate::graph::archive::sync(ctx.plan, graph, &[i])?;
+    // Finished: succeeded or diverged; a stable prefix, once it keeps every point its
+    // branches need.
+    let finished = || match graph.steps[i].kind {
+        StepKind::Prefix => match crate::graph::wsd::judge(ctx, i, read_status(&dir), false) {
+            Verdict::Done(o) => Some(o.state),
+            _ => None,
+        },
+        _ => read_status(&dir)
+            .filter(|s| s.status.is_ok())
+            .map(|s| s.status),
+    };
     let mut lease = loop {
-        if let Some(s) = read_status(&dir).filter(|s| s.status.is_ok()) {
-            return Ok(s.status);
+        if let Some(s) = finished() {
+            return Ok(s);
         }
         match try_acquire(&dir, ttl)? {
             Acquire::Acquired(l) => break l,
             Acquire::Held(_) => std::thread::sleep(Duration::from_secs(1)),
         }
     };
-    let mut s = read_status(&dir).unwrap_or_else(|| StatusFile::new(&graph.steps[i].name()));
-    if s.status.is_ok() {
+    if let Some(s) = finished() {
         lease.release();
-        return Ok(s.status);
+        return Ok(s);
     }
+    let mut s = read_status(&dir).unwrap_or_else(|| StatusFile::new(&graph.steps[i].name()));
     s.set(State::Running, &status::whoami(), None);
     status::write_status(&dir, &s)?;
     lease.start_heartbeat(ttl / 10);
