@@ -494,3 +494,117 @@ fn bench_train_interleaves_runs_and_reports_medians() {
     );
     assert!(v["results"][0]["rounds"][0]["leviathan"].is_null());
 }
+
+#[test]
+fn fix_e_holds_e_in_the_fit_and_the_multiplier_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = write(dir.path(), "t.csv", &two_arch_csv());
+    let t = t.to_str().unwrap();
+    let out = ladder(&[
+        "fit",
+        "--table",
+        t,
+        "--law",
+        "n",
+        "--arch",
+        "dense",
+        "--fix-e",
+        "2",
+        "--bootstrap",
+        "20",
+        "--vpnls",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["params"]["E"], 2.0);
+    for (k, want) in [("A", 300.0), ("alpha", 0.3)] {
+        let got = v["params"][k].as_f64().unwrap();
+        assert!((got / want - 1.0).abs() < 1e-6, "{k}: {got}");
+    }
+    assert_eq!(
+        v["manifest"]["law"],
+        "L(N) = E + A N^-alpha, E held at 2 (assumed, not estimated)"
+    );
+    assert_eq!(v["manifest"]["fixed_e"], 2.0);
+    assert_eq!(v["starts"], 30);
+    assert!(v["intervals"].get("E").is_none() && v["intervals"].get("alpha").is_some());
+    assert!(
+        v["vpnls_note"].as_str().unwrap().contains("VPNLS fits E"),
+        "{v}"
+    );
+    // Without the flag nothing says E was held.
+    let out = ladder(&[
+        "fit",
+        "--table",
+        t,
+        "--law",
+        "n",
+        "--arch",
+        "dense",
+        "--bootstrap",
+        "0",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["manifest"].get("fixed_e").is_none() && v.get("vpnls_note").is_none());
+
+    let out = ladder(&[
+        "multiplier",
+        "--table",
+        t,
+        "--law",
+        "n",
+        "--fix-e",
+        "2",
+        "--bootstrap",
+        "20",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["reference"]["manifest"]["fixed_e"], 2.0);
+    assert_eq!(v["variant"]["manifest"]["fixed_e"], 2.0);
+    let rows = v["rows"].as_array().unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| (r["multiplier"].as_f64().unwrap() - 1.5).abs() < 1e-4),
+        "{rows:?}"
+    );
+
+    // The human form says E is held, not estimated.
+    let out = ladder(&[
+        "fit",
+        "--table",
+        t,
+        "--law",
+        "n",
+        "--arch",
+        "dense",
+        "--fix-e",
+        "2",
+        "--bootstrap",
+        "0",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("E held at 2 (assumed, not estimated)")
+            && text.contains("held, not estimated"),
+        "{text}"
+    );
+
+    for bad in ["-1", "inf", "NaN"] {
+        let out = ladder(&["fit", "--table", t, "--fix-e", bad]);
+        assert_one_line_error(&out, &["--fix-e", ">= 0"]);
+    }
+    let out = ladder(&["multiplier", "--table", t, "--fix-e", "-1"]);
+    assert_one_line_error(&out, &["--fix-e must be a finite loss >= 0, got -1"]);
+}

@@ -341,3 +341,106 @@ fn paired_bootstrap_intervals_cover_the_planted_values() {
         "multiplier covered in {covered_m}/{replicates}"
     );
 }
+
+fn held(kind: LawKind, e: f64, bootstrap: usize) -> FitSpec {
+    let mut s = FitSpec {
+        bootstrap,
+        seed: 5,
+        ..FitSpec::new(kind)
+    };
+    s.solver.fixed_e = Some(e);
+    s
+}
+
+/// Sizes 3e6 x 2.2^i of an `n` law at 20 tokens per parameter.
+fn n_law_points(truth: &Law, sizes: i32) -> Vec<Point> {
+    (0..sizes)
+        .map(|i| {
+            let n = 3e6 * 2.2f64.powi(i);
+            Point::new(i.to_string(), "dense", n, 20.0 * n, truth.predict(n, 0.0))
+        })
+        .collect()
+}
+
+#[test]
+fn with_e_held_at_its_true_value_the_rest_is_recovered_exactly() {
+    let truth = Law::n(2.1, 350.0, 0.31);
+    let f = fit::fit(&input(n_law_points(&truth, 7)), &held(LawKind::N, 2.1, 50)).unwrap();
+    assert_eq!(f.starts, 30);
+    assert_eq!(f.params.e, 2.1);
+    assert!(
+        rel(f.params.a, 350.0) < 1e-6 && rel(f.params.alpha, 0.31) < 1e-6,
+        "{:?}",
+        f.params
+    );
+    assert!(f.identified, "{:?}", f.not_identified);
+    // E has no interval: it was not estimated.
+    assert!(f.intervals.contains_key("alpha") && !f.intervals.contains_key("E"));
+    assert_eq!(
+        f.manifest.law,
+        "L(N) = E + A N^-alpha, E held at 2.1 (assumed, not estimated)"
+    );
+    assert_eq!(f.manifest.fixed_e, Some(2.1));
+    assert!(f.manifest.init_grid.contains("E held at 2.1"));
+
+    // The `nd` law likewise: theta is [a, b, alpha, beta], 900 starts.
+    let truth = Law::nd(1.8172, 482.01, 2085.43, 0.3478, 0.3658);
+    let f = fit::fit(
+        &input(surface(&truth, "dense", 0.0, 1)),
+        &held(LawKind::Nd, 1.8172, 0),
+    )
+    .unwrap();
+    assert_eq!(f.starts, 900);
+    let p = f.params;
+    assert!(
+        rel(p.a, truth.a) < 1e-5
+            && rel(p.b.unwrap(), truth.b.unwrap()) < 1e-5
+            && rel(p.alpha, truth.alpha) < 1e-6
+            && rel(p.beta.unwrap(), truth.beta.unwrap()) < 1e-6,
+        "{p:?}"
+    );
+}
+
+#[test]
+fn with_e_held_at_zero_a_pure_power_law_is_recovered() {
+    // Kaplan et al. 2020's form, L = A N^-alpha: no irreducible term.
+    let truth = Law::n(0.0, 12.0, 0.076);
+    let f = fit::fit(&input(n_law_points(&truth, 6)), &held(LawKind::N, 0.0, 0)).unwrap();
+    assert_eq!(f.params.e, 0.0);
+    assert!(
+        rel(f.params.a, 12.0) < 1e-6 && rel(f.params.alpha, 0.076) < 1e-6,
+        "{:?}",
+        f.params
+    );
+    // The E checks do not apply to a held E (a fitted E of 0 would be "collapsed").
+    assert!(f.identified, "{:?}", f.not_identified);
+    assert!(
+        f.manifest
+            .law
+            .ends_with("E held at 0 (assumed, not estimated)")
+    );
+}
+
+#[test]
+fn with_e_held_three_sizes_identify_the_law_and_two_do_not() {
+    let truth = Law::n(2.1, 350.0, 0.31);
+    // Free E: 3 sizes for 3 parameters pass through the points.
+    let free = fit::fit(&input(n_law_points(&truth, 3)), &spec(LawKind::N)).unwrap();
+    assert!(!free.identified);
+    let three = fit::fit(&input(n_law_points(&truth, 3)), &held(LawKind::N, 2.1, 50)).unwrap();
+    assert!(three.identified, "{:?}", three.not_identified);
+    assert!(rel(three.params.alpha, 0.31) < 1e-6, "{:?}", three.params);
+    assert_eq!(three.bootstrap.as_ref().unwrap().degenerate, 0);
+    let two = fit::fit(&input(n_law_points(&truth, 2)), &held(LawKind::N, 2.1, 50)).unwrap();
+    assert!(!two.identified && two.intervals.is_empty());
+    let why = two.not_identified.unwrap();
+    assert!(
+        why.contains("2 distinct (N, D) points for a 2-parameter law"),
+        "{why}"
+    );
+    // One size is too few to fit at all.
+    let e = fit::fit(&input(n_law_points(&truth, 1)), &held(LawKind::N, 2.1, 0))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("`n` law with E held has 2 parameters"), "{e}");
+}

@@ -188,13 +188,17 @@ time = "00:10:00"
     );
     let path = root.join("experiments/s.toml");
     std::fs::write(&path, spec).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_ladder"))
+    let orchestrator = Command::new(env!("CARGO_BIN_EXE_ladder"))
         .arg("run")
         .arg(&path)
         .env_remove("LADDER_TRAIN_EXE")
         .current_dir(root)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let orchestrator_pid = orchestrator.id();
+    let out = orchestrator.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -246,12 +250,16 @@ time = "00:10:00"
     )
     .unwrap();
     assert_eq!(report.status.as_str(), "succeeded");
-    // The analysis ran inside the afterok job, not in the orchestrator.
+    // The analysis ran inside the afterok job, not in the orchestrator (`ladder run` above),
+    // and somebody did run it.
+    assert!(!report.events.is_empty());
     assert!(
-        !report
+        report
             .events
             .iter()
-            .any(|e| e.owner.ends_with(&format!(":{}", std::process::id())))
+            .all(|e| !e.owner.ends_with(&format!(":{orchestrator_pid}"))),
+        "{:?}",
+        report.events.iter().map(|e| &e.owner).collect::<Vec<_>>()
     );
     assert!(root.join("reports").join(name).join("REPORT.md").is_file());
     assert!(pwned(root).is_empty(), "{:?}", pwned(root));

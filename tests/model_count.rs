@@ -113,7 +113,10 @@ fn v1_isoparametric_example_6_layers_dense_vs_about_52_layers_leviathan() {
     };
     let l = tight.leviathan.body.n_layers;
     assert!(gap_at(l) <= gap_at(l - 1) && gap_at(l) <= gap_at(l + 1));
-    assert_eq!(tight.within_tolerance, tight.gap.abs() <= 0.001);
+    // No depth comes within 0.1% of the dense total (the gap moves in steps of one layer's
+    // parameters), so the nearest depth comes back flagged as outside the tolerance.
+    assert!(gap_at(l) > 0.001 && gap_at(l - 1) > 0.001 && gap_at(l + 1) > 0.001);
+    assert!(!tight.within_tolerance);
 }
 
 #[test]

@@ -303,3 +303,154 @@ fn the_committed_cpu_reference_report_regenerates() {
         );
     }
 }
+
+/// `e = 2.0` in the analysis spec holds the planted E in every fit: the report says so in its
+/// law line, its headline and each fit, and the planted multipliers still come back.
+#[test]
+fn a_report_with_e_held_says_so_everywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("held");
+    let analysis = dir.path().join("a.toml");
+    std::fs::write(
+        &analysis,
+        "law = \"n\"\ne = 2.0\nbootstrap = 20\nseed = 1\nfigures = []\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .args([
+            "report",
+            "--table",
+            fixture().to_str().unwrap(),
+            "--analysis",
+            analysis.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let fits: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("fits.json")).unwrap()).unwrap();
+    assert_eq!(fits["fixed_e"], 2.0);
+    for f in fits["fits"].as_array().unwrap() {
+        let fit = &f["fit"];
+        assert_eq!(fit["params"]["E"], 2.0, "{}", f["key"]);
+        assert_eq!(fit["manifest"]["fixed_e"], 2.0);
+        assert!(fit["intervals"].get("E").is_none());
+    }
+    let rows = fits["comparisons"][1]["comparison"]["rows"]
+        .as_array()
+        .unwrap();
+    for r in rows {
+        assert!(
+            (r["multiplier"].as_f64().unwrap() - 1.6).abs() < 0.015,
+            "{r}"
+        );
+    }
+    let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
+    assert!(
+        md.contains("Law: `n`, E held at 2.0000 (assumed, not estimated); N ="),
+        "{md}"
+    );
+    assert!(
+        md.contains("Every law here holds E at 2.0000 (assumed, not estimated)"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| E | 2.0000 (held) | held, not estimated |"),
+        "{md}"
+    );
+    assert!(md.contains("Law: L(N) = E + A N^-alpha, E held at 2 (assumed, not estimated)."));
+
+    // A bad value is one error line naming the key.
+    std::fs::write(&analysis, "e = -0.5\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .args([
+            "report",
+            "--table",
+            fixture().to_str().unwrap(),
+            "--analysis",
+            analysis.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2));
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("key `e`"), "{err}");
+}
+
+#[test]
+fn tokens_largest_fits_each_sizes_largest_d_only() {
+    // The fixture with a second, shorter run beside every run (half the tokens, 0.3 nats
+    // worse, and worse by more at larger sizes so that pooling would bend the law): the fixed-
+    // ratio n law on each size's largest D must still recover the planted law, and pooling
+    // every D must not.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(fixture()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let cols: Vec<&str> = header.split(',').collect();
+    let col = |name: &str| cols.iter().position(|c| *c == name).unwrap();
+    let (run_id, tokens, loss, step) = (col("run_id"), col("tokens"), col("val_loss"), col("step"));
+    let mut out = vec![header.to_string()];
+    for line in lines {
+        out.push(line.to_string());
+        // Split outside the quoted bucket list, which holds commas.
+        let (head, rest) = line.split_once(",\"").unwrap();
+        let (buckets, tail) = rest.split_once("\",").unwrap();
+        let mut f: Vec<String> = head.split(',').map(String::from).collect();
+        let before = f.len();
+        f.push(format!("\"{buckets}\""));
+        f.extend(tail.split(',').map(String::from));
+        assert!(loss < before && run_id < before && tokens < before && step < before);
+        if f[loss].is_empty() {
+            continue;
+        }
+        let size: f64 = f[col("n_params")].parse().unwrap();
+        f[run_id] = format!("{}-short", f[run_id]);
+        f[tokens] = (f[tokens].parse::<i64>().unwrap() / 2).to_string();
+        let worse = 0.3 + 0.05 * (size / 1e6).ln();
+        f[loss] = (f[loss].parse::<f64>().unwrap() + worse).to_string();
+        out.push(f.join(","));
+    }
+    let table = dir.path().join("two_d.csv");
+    std::fs::write(&table, out.join("\n") + "\n").unwrap();
+    let alpha_of = |tokens: &str| -> f64 {
+        let analysis = dir.path().join(format!("{tokens}.toml"));
+        std::fs::write(
+            &analysis,
+            format!("law = \"n\"\ntokens = \"{tokens}\"\nbootstrap = 0\nfigures = []\n"),
+        )
+        .unwrap();
+        let report = dir.path().join(tokens);
+        let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
+            .args(["report", "--table", table.to_str().unwrap()])
+            .args(["--analysis", analysis.to_str().unwrap()])
+            .args(["--out", report.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        if tokens == "largest" {
+            let md = std::fs::read_to_string(report.join("REPORT.md")).unwrap();
+            assert!(md.contains("Each size's largest D only"), "{md}");
+        }
+        let fits: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report.join("fits.json")).unwrap())
+                .unwrap();
+        fits["fits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["key"] == "dense/tied")
+            .unwrap()["fit"]["params"]["alpha"]
+            .as_f64()
+            .unwrap()
+    };
+    let largest = alpha_of("largest");
+    assert!((largest - 0.25).abs() < 2e-3, "{largest}");
+    let all = alpha_of("all");
+    assert!((all - 0.25).abs() > 0.01, "{all}");
+}

@@ -37,6 +37,10 @@ pub struct CommonFitArgs {
     /// and the output head; needs an `n_nonembed` column).
     #[arg(long, default_value = "total", value_parser = parse_params)]
     pub params: ParamCount,
+    /// Hold the irreducible loss E at this value (assumed, not estimated) instead of fitting
+    /// it; 0 fits the pure power law A N^-alpha (+ B D^-beta).
+    #[arg(long, value_name = "E", allow_negative_numbers = true)]
+    pub fix_e: Option<f64>,
     /// Print one JSON object instead of tables.
     #[arg(long)]
     pub json: bool,
@@ -58,12 +62,19 @@ impl CommonFitArgs {
                 self.level
             );
         }
-        Ok(FitSpec {
+        if let Some(e) = self.fix_e
+            && !(e.is_finite() && e >= 0.0)
+        {
+            anyhow::bail!("--fix-e must be a finite loss >= 0, got {e}");
+        }
+        let mut spec = FitSpec {
             bootstrap: self.bootstrap,
             seed: self.seed,
             level: self.level,
             ..FitSpec::new(self.law)
-        })
+        };
+        spec.solver.fixed_e = self.fix_e;
+        Ok(spec)
     }
 
     /// The table's points under the chosen N convention.
@@ -107,6 +118,14 @@ struct FitWithCheck {
     fit: FitReport,
     #[serde(skip_serializing_if = "Option::is_none")]
     vpnls: Option<VpnlsFit>,
+    /// Beside a fit that held E: VPNLS fits it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vpnls_note: Option<String>,
+}
+
+/// What to say of a VPNLS check beside a fit that held E at `e`.
+fn vpnls_note(e: f64) -> String {
+    format!("VPNLS fits E; it is not held at {e} as the fit above holds it")
 }
 
 pub fn run(args: FitArgs) -> anyhow::Result<()> {
@@ -126,9 +145,15 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         let check = args
             .vpnls
             .then(|| fit::vpnls::vpnls(spec.kind, &one.n(), &one.d(), &one.loss()));
+        let vpnls_note = spec
+            .solver
+            .fixed_e
+            .filter(|_| check.is_some())
+            .map(vpnls_note);
         fits.push(FitWithCheck {
             fit: report,
             vpnls: check,
+            vpnls_note,
         });
     }
     if args.common.json {
@@ -141,7 +166,7 @@ pub fn run(args: FitArgs) -> anyhow::Result<()> {
         for f in &fits {
             print!("{}", render_fit(&f.fit));
             if let Some(v) = &f.vpnls {
-                print!("{}", render_vpnls(v));
+                print!("{}", render_vpnls(v, f.vpnls_note.as_deref()));
             }
         }
         Ok(())
@@ -167,11 +192,14 @@ pub fn render_fit(f: &FitReport) -> String {
         ("tokens_per_param_at_1e9", f.derived.tokens_per_param_at_1e9),
     ];
     for (name, value) in rows.into_iter().filter(|(_, v)| v.is_some()) {
-        let iv = f
-            .intervals
-            .get(name)
-            .map(|i| format!("[{}, {}]", num(i.lo), num(i.hi)))
-            .unwrap_or_default();
+        let iv = match (name, f.manifest.fixed_e) {
+            ("E", Some(_)) => "held, not estimated".into(),
+            _ => f
+                .intervals
+                .get(name)
+                .map(|i| format!("[{}, {}]", num(i.lo), num(i.hi)))
+                .unwrap_or_default(),
+        };
         t.row(vec![name.to_string(), opt(value), iv]);
     }
     let excluded = f.manifest.points_excluded.len();
@@ -213,17 +241,18 @@ pub fn render_fit(f: &FitReport) -> String {
     )
 }
 
-fn render_vpnls(v: &VpnlsFit) -> String {
+fn render_vpnls(v: &VpnlsFit, note: Option<&str>) -> String {
     let l = &v.law;
     format!(
-        "VPNLS cross-check: E {}  A {}  B {}  alpha {}  beta {}  (RSS {:.4e}; {})\n\n",
+        "VPNLS cross-check: E {}  A {}  B {}  alpha {}  beta {}  (RSS {:.4e}; {}){}\n\n",
         num(l.e),
         num(l.a),
         opt(l.b),
         num(l.alpha),
         opt(l.beta),
         v.rss,
-        v.grid
+        v.grid,
+        note.map(|n| format!("\n{n}")).unwrap_or_default()
     )
 }
 
@@ -262,7 +291,7 @@ fn run_isoflop(args: FitArgs) -> anyhow::Result<()> {
         let one = common.group(&input, group)?;
         let mut report = isoflop::isoflop(&one, &spec)?;
         if !args.no_compare && report.frontier.is_some() {
-            isoflop::compare(&mut report, &one)?;
+            isoflop::compare(&mut report, &one, common.fix_e)?;
         }
         reports.push(report);
     }

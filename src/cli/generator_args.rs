@@ -7,9 +7,10 @@ use crate::model::GeneratorConfig;
 
 #[derive(Debug, Clone, Args)]
 pub struct GeneratorArgs {
-    /// Generator preset (leviathan only): `cpu` (scaled with d_model, the experiments' default),
-    /// or the paper's `v1`/`v2` [default: v2 for count, cpu for bench train].
-    #[arg(long, value_parser = ["cpu", "v1", "v2"])]
+    /// Generator preset (leviathan only): `cpu` or `cpu-wide` (scaled with d_model; `cpu` is
+    /// the experiments' default), or the paper's `v1`/`v2` [default: v2 for count, cpu for
+    /// bench train].
+    #[arg(long, value_parser = crate::config::plan::GENERATOR_PRESETS.to_vec())]
     pub preset: Option<String>,
     /// Override the generator's digits k.
     #[arg(long)]

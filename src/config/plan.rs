@@ -35,7 +35,7 @@ pub const SIZE_PRESETS: &[(&str, usize, usize, usize)] = &[
 ];
 
 /// Generator presets the graph knows how to build.
-pub const GENERATOR_PRESETS: &[&str] = &["cpu", "v1", "v2"];
+pub const GENERATOR_PRESETS: &[&str] = &["cpu", "cpu-wide", "v1", "v2"];
 
 const ARCHES: &[&str] = &["dense", "leviathan"];
 const MODES: &[&str] = &["iso_body", "isoparametric"];
@@ -911,6 +911,66 @@ impl Plan {
             }
         }
 
+        if let Some(pilot) = &g.pilot {
+            if g.budgets.is_some() {
+                return Err(err(
+                    "grid.pilot",
+                    "expected a learning-rate pilot on a grid of token ratios, not of budgets"
+                        .into(),
+                ));
+            }
+            non_empty(&err, "grid.pilot.sizes", pilot.sizes.len())?;
+            non_empty(&err, "grid.pilot.lr_scale", pilot.lr_scale.len())?;
+            for s in &pilot.lr_scale {
+                if !(s.is_finite() && *s > 0.0) {
+                    return Err(err(
+                        "grid.pilot.lr_scale",
+                        format!("expected positive numbers, got {s}"),
+                    ));
+                }
+            }
+            no_duplicates(&err, "grid.pilot.lr_scale", &pilot.lr_scale)?;
+            let pilot_axes = Axes {
+                seeds: pilot.seeds.clone().unwrap_or_else(|| vec![g.seeds[0]]),
+                lr_scales: pilot.lr_scale.clone(),
+                ..axes.clone()
+            };
+            non_empty(&err, "grid.pilot.seeds", pilot_axes.seeds.len())?;
+            let pilot_ratios = pilot
+                .tokens_per_param
+                .clone()
+                .unwrap_or_else(|| vec![ratios[0]]);
+            for r in &pilot_ratios {
+                if !(r.is_finite() && *r > 0.0) {
+                    return Err(err(
+                        "grid.pilot.tokens_per_param",
+                        format!("expected positive numbers, got {r}"),
+                    ));
+                }
+            }
+            for (i, name) in pilot.sizes.iter().enumerate() {
+                let Some(size) = sizes.iter().find(|s| &s.name == name) else {
+                    let names: Vec<&str> = sizes.iter().map(|s| s.name.as_str()).collect();
+                    return Err(err(
+                        &format!("grid.pilot.sizes[{i}]"),
+                        format!(
+                            "expected the name of a grid size ({}), got `{name}`",
+                            names.join(", ")
+                        ),
+                    ));
+                };
+                for &ratio in &pilot_ratios {
+                    let mut extra = Vec::new();
+                    pilot_axes.push_cells(&mut extra, &g.reference, &ties[..1], size, |c| {
+                        c.tokens_per_param = ratio;
+                    });
+                    // A scale the grid already trains here is not trained twice.
+                    extra.retain(|c| !cells.contains(c));
+                    cells.extend(extra);
+                }
+            }
+        }
+
         Ok(Plan {
             name,
             description: spec.description.clone(),
@@ -1262,6 +1322,33 @@ mod tests {
         // Three targets over one decade around sqrt(4e12 / 120).
         let centre = (4e12f64 / 120.0).sqrt();
         assert!((t[1] / centre - 1.0).abs() < 1e-12 && (t[2] / t[0] - 10.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_pilot_adds_learning_rates_at_named_sizes_only() {
+        let p = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\", \"cpu-s\", \"cpu-m\"]\nseeds = [0, 1]\ntie = [true, false]\ntokens_per_param = [10, 20]\n[grid.pilot]\nsizes = [\"cpu-xs\", \"cpu-m\"]\nlr_scale = [0.5, 1, 2]\n"
+        ))
+        .unwrap();
+        // Grid: 3 sizes x 2 ratios x 2 seeds x (dense tied, dense untied, iso-body) = 36.
+        // Pilot: 2 sizes x the first ratio x seed 0 x the new scales 0.5 and 2 x (dense tied,
+        // iso-body) = 8; scale 1 is the grid's own cell and is not repeated.
+        assert_eq!(p.cells.len(), 36 + 8);
+        let pilot: Vec<&PlannedCell> = p.cells.iter().filter(|c| c.lr_scale != 1.0).collect();
+        assert_eq!(pilot.len(), 8);
+        assert!(pilot.iter().all(|c| c.seed == 0
+            && c.tokens_per_param == 10.0
+            && c.size.name != "cpu-s"
+            && c.tie != Some(false)));
+        let e = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\"]\n[grid.pilot]\nsizes = [\"cpu-q\"]\nlr_scale = [2]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("key `grid.pilot.sizes[0]`: expected the name of a grid size (cpu-xs)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -195,6 +195,28 @@ pub struct GridSection {
     /// Multipliers of the recipe's (or `train.lr`'s) learning rate: a learning-rate sweep.
     #[serde(default = "default_lr_scales")]
     pub lr_scale: Vec<f64>,
+    /// A learning-rate pilot: more scales at a few sizes, fewer seeds and baselines, beside
+    /// the grid (its cells are ordinary cells of the experiment).
+    #[serde(default)]
+    pub pilot: Option<PilotSection>,
+}
+
+/// `[grid.pilot]`: cells at the named sizes for every learning-rate scale listed (scales the
+/// grid already trains at those sizes are not repeated), for the grid's arches and modes at
+/// the primary baseline, with their own seeds and token ratios.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PilotSection {
+    /// Names of `grid.sizes` entries.
+    pub sizes: Vec<String>,
+    /// Learning-rate scales of the sweep.
+    pub lr_scale: Vec<f64>,
+    /// Default: the grid's first seed.
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
+    /// Default: the grid's first token ratio.
+    #[serde(default)]
+    pub tokens_per_param: Option<Vec<f64>>,
 }
 
 /// One IsoFLOP budget: a number (every size of `grid.sizes`) or a table with its sizes or a

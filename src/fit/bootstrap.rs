@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::law::{Law, LawKind};
-use super::objective::{LogPoints, Objective};
+use super::objective::{Form, LogPoints};
 use super::select::best_lr_mask;
 use super::solve::{InitGrid, SolverOptions, run_start};
 use crate::table::Point;
@@ -152,7 +152,8 @@ pub fn weighted_fit(
         .collect();
     distinct.sort_unstable();
     distinct.dedup();
-    if distinct.len() <= Objective::dim(kind) {
+    let form = Form::new(kind, opts.fixed_e);
+    if distinct.len() <= form.dim() {
         return Refit::Degenerate;
     }
     let resample = log.with_weights(w);
@@ -167,9 +168,7 @@ pub fn weighted_fit(
                 best
             }
         })
-        .map_or(Refit::Failed, |o| {
-            Refit::Fitted(Objective::law(kind, &o.theta))
-        })
+        .map_or(Refit::Failed, |o| Refit::Fitted(form.law(&o.theta)))
 }
 
 /// What one group's bootstrap needs.

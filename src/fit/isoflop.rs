@@ -752,28 +752,44 @@ pub fn law_frontier(report: &IsoflopReport, method: &str, law: Law) -> LawFronti
     }
 }
 
-/// Fits Approach 3 (the `nd` law, summed Huber, 4,500 starts; no bootstrap) and VPNLS on the
-/// same points and puts their frontiers beside Approach 2's (in `report.compared`).
-pub fn compare(report: &mut IsoflopReport, input: &FitInput) -> Result<()> {
-    let spec = FitSpec {
+/// Fits Approach 3 (the `nd` law, summed Huber, 4,500 starts, or 900 with E held at
+/// `fixed_e`; no bootstrap) and VPNLS on the same points and puts their frontiers beside
+/// Approach 2's (in `report.compared`).
+pub fn compare(report: &mut IsoflopReport, input: &FitInput, fixed_e: Option<f64>) -> Result<()> {
+    let mut spec = FitSpec {
         bootstrap: 0,
         ..FitSpec::new(LawKind::Nd)
     };
+    spec.solver.fixed_e = fixed_e;
     let a3 = super::fit(input, &spec)?;
-    compare_with(report, input, a3.params);
+    compare_with(report, input, a3.params, fixed_e);
     Ok(())
 }
 
-/// [`compare`] with an Approach 3 law already fitted to the same points.
-pub fn compare_with(report: &mut IsoflopReport, input: &FitInput, approach3: Law) {
+/// [`compare`] with an Approach 3 law already fitted to the same points (with E held at
+/// `fixed_e`, if given; VPNLS always fits E, and says so beside a fit that held it).
+pub fn compare_with(
+    report: &mut IsoflopReport,
+    input: &FitInput,
+    approach3: Law,
+    fixed_e: Option<f64>,
+) {
     let vp = super::vpnls::vpnls(LawKind::Nd, &input.n(), &input.d(), &input.loss());
-    report.compared = vec![
-        law_frontier(
-            report,
-            "Approach 3 (L(N, D) = E + A N^-alpha + B D^-beta, summed Huber, L-BFGS)",
-            approach3,
+    let (a3_method, vp_method) = match fixed_e {
+        Some(e) => (
+            format!(
+                "Approach 3 (L(N, D) = E + A N^-alpha + B D^-beta, E held at {e} (assumed, not estimated), summed Huber, L-BFGS)"
+            ),
+            "VPNLS (grid over exponents, NNLS; E fitted, not held)".to_string(),
         ),
-        law_frontier(report, "VPNLS (grid over exponents, NNLS)", vp.law),
+        None => (
+            "Approach 3 (L(N, D) = E + A N^-alpha + B D^-beta, summed Huber, L-BFGS)".to_string(),
+            "VPNLS (grid over exponents, NNLS)".to_string(),
+        ),
+    };
+    report.compared = vec![
+        law_frontier(report, &a3_method, approach3),
+        law_frontier(report, &vp_method, vp.law),
     ];
 }
 

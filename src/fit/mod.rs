@@ -21,7 +21,7 @@ pub use bootstrap::{Interval, Refit};
 pub use compare::{Comparison, PairedDifference, compare};
 pub use law::{Law, LawKind};
 pub use multiplier::{At, MultiplierRow};
-pub use objective::{LogPoints, Reduction};
+pub use objective::{Form, LogPoints, Reduction};
 pub use select::LrSweep;
 pub use solve::{InitGrid, Solution, SolverOptions};
 
@@ -53,6 +53,11 @@ impl FitSpec {
             extra_starts: 4,
         }
     }
+
+    /// What the fit estimates: the law's form, less E where the solver holds it.
+    pub fn form(&self) -> Form {
+        Form::new(self.kind, self.solver.fixed_e)
+    }
 }
 /// Everything a reader needs to reproduce a fit (anchors.md 1.5, "fit manifest").
 #[derive(Debug, Clone, Serialize)]
@@ -74,6 +79,9 @@ pub struct Manifest {
     pub points_used: Vec<String>,
     pub points_excluded: Vec<Excluded>,
     pub earlier_checkpoints_skipped: usize,
+    /// E held at this value (assumed, not estimated); absent where E was fitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_e: Option<f64>,
 }
 
 /// Figures derived from a law (compute-optimal exponents and allocation; `nd` only).
@@ -154,17 +162,19 @@ pub struct FitReport {
 }
 
 /// Why a fitted law says nothing about the data, or `None` where it does. A law with no
-/// more distinct (N, D) points than parameters passes through them (the bootstrap cannot move
-/// it); exponents outside (0, 2] and an irreducible loss at or above the smallest loss, or
-/// collapsed below 2% of it, are optima the data do not support.
-pub fn identification(law: &Law, kind: LawKind, used: &[&Point]) -> Option<String> {
+/// more distinct (N, D) points than free parameters passes through them (the bootstrap cannot
+/// move it); exponents outside (0, 2] and an irreducible loss at or above the smallest loss, or
+/// collapsed below 2% of it, are optima the data do not support. A held E is an assumption,
+/// not an optimum, so the E checks apply only where E is fitted.
+pub fn identification(law: &Law, form: impl Into<Form>, used: &[&Point]) -> Option<String> {
+    let form = form.into();
     let mut distinct: Vec<(u64, u64)> = used
         .iter()
         .map(|p| (p.n.to_bits(), p.d.to_bits()))
         .collect();
     distinct.sort_unstable();
     distinct.dedup();
-    let dim = objective::Objective::dim(kind);
+    let dim = form.dim();
     if distinct.len() <= dim {
         return Some(format!(
             "{} distinct (N, D) points for a {dim}-parameter law: the law passes through them, so nothing is estimated",
@@ -177,6 +187,9 @@ pub fn identification(law: &Law, kind: LawKind, used: &[&Point]) -> Option<Strin
         {
             return Some(format!("{name} = {v:.3} lies outside (0, 2]"));
         }
+    }
+    if form.fixed_e.is_some() {
+        return None;
     }
     let min_loss = used.iter().map(|p| p.loss).fold(f64::INFINITY, f64::min);
     if law.e >= min_loss {
@@ -194,15 +207,15 @@ pub fn identification(law: &Law, kind: LawKind, used: &[&Point]) -> Option<Strin
     None
 }
 
-fn fit_input_checked(input: &FitInput, kind: LawKind) -> Result<(LogPoints, Vec<f64>)> {
-    let need = objective::Objective::dim(kind);
+fn fit_input_checked(input: &FitInput, form: Form) -> Result<(LogPoints, Vec<f64>)> {
+    let need = form.dim();
     let keep = select::best_lr_mask(&input.points, &vec![1.0; input.points.len()]);
     let kept = keep.iter().filter(|k| **k).count();
     if kept < need {
         return Err(Error::Fit(format!(
-            "{}: {kept} points, but the `{}` law has {need} parameters",
+            "{}: {kept} points, but the {} has {need} parameters",
             input.source,
-            kind.name()
+            form.describe()
         )));
     }
     let p = &input.points;
@@ -223,8 +236,8 @@ pub struct FullFit {
 }
 
 pub fn fit_full(input: &FitInput, spec: &FitSpec) -> Result<FullFit> {
-    let (log, weights) = fit_input_checked(input, spec.kind)?;
-    let grid = InitGrid::hoffmann(spec.kind);
+    let (log, weights) = fit_input_checked(input, spec.form())?;
+    let grid = InitGrid::hoffmann(spec.form());
     let solution = solve::solve(
         &log.with_weights(weights.clone()),
         spec.kind,
@@ -291,8 +304,12 @@ pub fn report(input: &FitInput, spec: &FitSpec, full: FullFit, refits: Vec<Refit
     let resampled: Vec<Option<Law>> = refits.iter().map(Refit::law).collect();
     let degenerate = refits.iter().filter(|r| **r == Refit::Degenerate).count();
     let failed = refits.iter().filter(|r| **r == Refit::Failed).count();
-    let intervals = intervals_of(&resampled, spec.level);
-    let not_identified = identification(&sol.law, spec.kind, &used).or_else(|| {
+    let mut intervals = intervals_of(&resampled, spec.level);
+    if spec.solver.fixed_e.is_some() {
+        // Every resample holds the same E: a zero-width interval would look like a measurement.
+        intervals.remove("E");
+    }
+    let not_identified = identification(&sol.law, spec.form(), &used).or_else(|| {
         let share = degenerate as f64 / refits.len().max(1) as f64;
         if share > 1.0 / 3.0 {
             return Some(format!(
@@ -324,19 +341,29 @@ pub fn report(input: &FitInput, spec: &FitSpec, full: FullFit, refits: Vec<Refit
     };
     let grid = &full.grid;
     let manifest = Manifest {
-        law: match spec.kind {
-            LawKind::N => "L(N) = E + A N^-alpha".into(),
-            LawKind::Nd => "L(N, D) = E + A N^-alpha + B D^-beta".into(),
+        law: {
+            let law = match spec.kind {
+                LawKind::N => "L(N) = E + A N^-alpha",
+                LawKind::Nd => "L(N, D) = E + A N^-alpha + B D^-beta",
+            };
+            match spec.solver.fixed_e {
+                Some(e) => format!("{law}, E held at {e} (assumed, not estimated)"),
+                None => law.into(),
+            }
         },
         parameter_convention: format!(
             "N = {}; D = training tokens; L = validation loss in nats/token",
             input.params.describe()
         ),
         objective: format!(
-            "{} of Huber(delta) over ln residuals, log-sum-exp parameterisation (A = e^a, B = e^b, E = e^e), f64, analytic gradient",
+            "{} of Huber(delta) over ln residuals, log-sum-exp parameterisation (A = e^a, B = e^b, {}), f64, analytic gradient",
             match spec.solver.reduction {
                 Reduction::Sum => "sum",
                 Reduction::Mean => "MEAN (biased; for demonstration)",
+            },
+            match spec.solver.fixed_e {
+                Some(_) => "e = ln E held constant",
+                None => "E = e^e",
             }
         ),
         delta: spec.solver.delta,
@@ -366,6 +393,7 @@ pub fn report(input: &FitInput, spec: &FitSpec, full: FullFit, refits: Vec<Refit
         points_used: used.iter().map(|p| p.label.clone()).collect(),
         points_excluded: input.excluded.clone(),
         earlier_checkpoints_skipped: input.earlier_checkpoints,
+        fixed_e: spec.solver.fixed_e,
     };
     FitReport {
         arch,

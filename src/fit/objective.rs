@@ -5,11 +5,15 @@
 //! For the `nd` law, theta = [a, b, e, alpha, beta] and
 //!   log L̂_i = LSE(a - alpha log N_i, b - beta log D_i, e),   A = e^a, B = e^b, E = e^e;
 //! for the `n` law, theta = [a, e, alpha] and log L̂_i = LSE(a - alpha log N_i, e).
+//! With E held at a stated value ([`Form::fixed_e`]) theta drops e ([a, b, alpha, beta] and
+//! [a, alpha]) and the same sum uses the constant e = ln E; E = 0 (e = -inf, its term 0) is
+//! the pure power law L = A N^-alpha (+ B D^-beta) of Kaplan et al. 2020.
 //! The objective is SUM_i w_i Huber_delta(log L̂_i - log L_i). Summing (never averaging) is
 //! what keeps L-BFGS's tolerances meaningful: the averaged objective is ~n times smaller and
 //! stops the solver early (Besiroglu et al. 2024, sec. 3; the regression test in
 //! tests/fit_recovery.rs shows it).
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 
 use argmin::core::{CostFunction, Gradient};
@@ -69,6 +73,89 @@ pub fn huber(r: f64, delta: f64) -> (f64, f64) {
     }
 }
 
+/// What theta holds: the law's form, less e where E is held at a stated value rather than
+/// estimated.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Form {
+    pub kind: LawKind,
+    /// E held at this value (assumed, not estimated); `None`: E is fitted.
+    pub fixed_e: Option<f64>,
+}
+
+impl From<LawKind> for Form {
+    fn from(kind: LawKind) -> Self {
+        Form {
+            kind,
+            fixed_e: None,
+        }
+    }
+}
+
+impl Form {
+    pub fn new(kind: LawKind, fixed_e: Option<f64>) -> Self {
+        Form { kind, fixed_e }
+    }
+
+    /// Number of free parameters.
+    pub fn dim(self) -> usize {
+        let full = match self.kind {
+            LawKind::N => 3,
+            LawKind::Nd => 5,
+        };
+        full - usize::from(self.fixed_e.is_some())
+    }
+
+    /// The form in messages: "`nd` law", or "`nd` law with E held".
+    pub fn describe(self) -> String {
+        match self.fixed_e {
+            Some(_) => format!("`{}` law with E held", self.kind.name()),
+            None => format!("`{}` law", self.kind.name()),
+        }
+    }
+
+    /// Index of e in the free-E layout.
+    pub fn e_index(self) -> usize {
+        match self.kind {
+            LawKind::N => 1,
+            LawKind::Nd => 2,
+        }
+    }
+
+    /// The free-E theta: theta itself, or theta with ln E put back in e's place.
+    fn full(self, theta: &[f64]) -> Vec<f64> {
+        let mut full = theta.to_vec();
+        if let Some(e) = self.fixed_e {
+            full.insert(self.e_index(), e.ln());
+        }
+        full
+    }
+
+    /// The law that theta encodes (a held E is copied exactly, not through exp(ln E)).
+    pub fn law(self, theta: &[f64]) -> Law {
+        let t = self.full(theta);
+        let mut law = match self.kind {
+            LawKind::Nd => Law::nd(t[2].exp(), t[0].exp(), t[1].exp(), t[3], t[4]),
+            LawKind::N => Law::n(t[1].exp(), t[0].exp(), t[2]),
+        };
+        if let Some(e) = self.fixed_e {
+            law.e = e;
+        }
+        law
+    }
+
+    /// The theta that encodes a law (inverse of [`Form::law`]; a held E is not in it).
+    pub fn theta(self, law: &Law) -> Vec<f64> {
+        let mut t = match (law.b, law.beta) {
+            (Some(b), Some(beta)) => vec![law.a.ln(), b.ln(), law.e.ln(), law.alpha, beta],
+            _ => vec![law.a.ln(), law.e.ln(), law.alpha],
+        };
+        if self.fixed_e.is_some() {
+            t.remove(self.e_index());
+        }
+        t
+    }
+}
+
 /// A cached evaluation: theta, the objective there, and its gradient.
 type Evaluation = (Vec<f64>, f64, Vec<f64>);
 
@@ -81,6 +168,8 @@ pub struct Objective<'a> {
     pub kind: LawKind,
     pub delta: f64,
     pub reduction: Reduction,
+    /// E held at this value, theta without e (see [`Form`]); `None`: E is fitted.
+    pub fixed_e: Option<f64>,
     cache: RefCell<Option<Evaluation>>,
 }
 
@@ -91,16 +180,23 @@ impl<'a> Objective<'a> {
             kind,
             delta,
             reduction,
+            fixed_e: None,
             cache: RefCell::new(None),
         }
     }
 
-    /// Number of free parameters of `kind`.
-    pub fn dim(kind: LawKind) -> usize {
-        match kind {
-            LawKind::N => 3,
-            LawKind::Nd => 5,
-        }
+    /// The same objective with E held at `fixed_e` (theta then drops e), or fitted (`None`).
+    pub fn holding_e(self, fixed_e: Option<f64>) -> Self {
+        Objective { fixed_e, ..self }
+    }
+
+    fn form(&self) -> Form {
+        Form::new(self.kind, self.fixed_e)
+    }
+
+    /// Number of free parameters of a law form (a [`LawKind`] is its free-E form).
+    pub fn dim(form: impl Into<Form>) -> usize {
+        form.into().dim()
     }
 
     /// Objective value and gradient at theta.
@@ -111,8 +207,15 @@ impl<'a> Objective<'a> {
             return (*v, g.clone());
         }
         let p = self.points;
+        let form = self.form();
+        // Evaluate in the free-E layout; a held E enters as the constant ln E (-inf for E = 0,
+        // whose exp(e - m) term is then exactly 0) and its gradient entry is dropped.
+        let full: Cow<[f64]> = match form.fixed_e {
+            Some(_) => Cow::Owned(form.full(theta)),
+            None => Cow::Borrowed(theta),
+        };
         let mut value = 0.0;
-        let mut grad = vec![0.0; theta.len()];
+        let mut grad = vec![0.0; full.len()];
         let mut total_weight = 0.0;
         for i in 0..p.len() {
             let w = p.weight[i];
@@ -122,7 +225,7 @@ impl<'a> Objective<'a> {
             total_weight += w;
             match self.kind {
                 LawKind::Nd => {
-                    let (a, b, e, alpha, beta) = (theta[0], theta[1], theta[2], theta[3], theta[4]);
+                    let (a, b, e, alpha, beta) = (full[0], full[1], full[2], full[3], full[4]);
                     let t0 = a - alpha * p.ln_n[i];
                     let t1 = b - beta * p.ln_d[i];
                     let m = t0.max(t1).max(e);
@@ -139,7 +242,7 @@ impl<'a> Objective<'a> {
                     grad[4] -= c * x1 * p.ln_d[i];
                 }
                 LawKind::N => {
-                    let (a, e, alpha) = (theta[0], theta[1], theta[2]);
+                    let (a, e, alpha) = (full[0], full[1], full[2]);
                     let t0 = a - alpha * p.ln_n[i];
                     let m = t0.max(e);
                     let (x0, x2) = ((t0 - m).exp(), (e - m).exp());
@@ -158,30 +261,22 @@ impl<'a> Objective<'a> {
             value /= total_weight;
             grad.iter_mut().for_each(|g| *g /= total_weight);
         }
+        if form.fixed_e.is_some() {
+            grad.remove(form.e_index());
+        }
         *self.cache.borrow_mut() = Some((theta.to_vec(), value, grad.clone()));
         (value, grad)
     }
 
-    /// The law that theta encodes.
-    pub fn law(kind: LawKind, theta: &[f64]) -> Law {
-        match kind {
-            LawKind::Nd => Law::nd(
-                theta[2].exp(),
-                theta[0].exp(),
-                theta[1].exp(),
-                theta[3],
-                theta[4],
-            ),
-            LawKind::N => Law::n(theta[1].exp(), theta[0].exp(), theta[2]),
-        }
+    /// The law that theta encodes (a [`LawKind`] is its free-E form).
+    pub fn law(form: impl Into<Form>, theta: &[f64]) -> Law {
+        form.into().law(theta)
     }
 
-    /// The theta that encodes a law (inverse of [`Objective::law`]).
+    /// The free-E theta that encodes a law (inverse of [`Objective::law`]; [`Form::theta`]
+    /// for a form with E held).
     pub fn theta(law: &Law) -> Vec<f64> {
-        match (law.b, law.beta) {
-            (Some(b), Some(beta)) => vec![law.a.ln(), b.ln(), law.e.ln(), law.alpha, beta],
-            _ => vec![law.a.ln(), law.e.ln(), law.alpha],
-        }
+        Form::from(law.kind()).theta(law)
     }
 }
 
@@ -235,6 +330,48 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn with_e_held_the_gradient_of_the_rest_matches_finite_differences() {
+        let p = points();
+        for (kind, e, theta) in [
+            (LawKind::Nd, 1.6, vec![6.0, 7.5, 0.34, 0.3]),
+            (LawKind::N, 1.8, vec![4.0, 0.25]),
+            (LawKind::Nd, 0.0, vec![6.0, 7.5, 0.34, 0.3]),
+            (LawKind::N, 0.0, vec![4.0, 0.25]),
+        ] {
+            let obj = Objective::new(&p, kind, 0.05, Reduction::Sum).holding_e(Some(e));
+            let (v, g) = obj.value_and_grad(&theta);
+            assert!(v.is_finite() && g.len() == Objective::dim(Form::new(kind, Some(e))));
+            for k in 0..theta.len() {
+                let h = 1e-6;
+                let (mut up, mut dn) = (theta.clone(), theta.clone());
+                up[k] += h;
+                dn[k] -= h;
+                let fd = (obj.value_and_grad(&up).0 - obj.value_and_grad(&dn).0) / (2.0 * h);
+                assert!(
+                    (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                    "{kind:?} E={e} k={k}: {fd} vs {}",
+                    g[k]
+                );
+            }
+            // The same value as the free-E objective with e = ln E put back.
+            let form = Form::new(kind, Some(e));
+            let law = form.law(&theta);
+            assert_eq!(law.e, e);
+            if e > 0.0 {
+                let free = Objective::new(&p, kind, 0.05, Reduction::Sum);
+                let back = free.value_and_grad(&Objective::theta(&law)).0;
+                assert!((back - v).abs() < 1e-12 * (1.0 + v.abs()), "{back} vs {v}");
+            }
+            let round = form.theta(&law);
+            assert!(theta.iter().zip(&round).all(|(a, b)| (a - b).abs() < 1e-12));
+        }
+        // E = 0 is the pure power law: the prediction is A N^-alpha exactly.
+        let law = Form::new(LawKind::N, Some(0.0)).law(&[4.0, 0.25]);
+        let n = p.ln_n[3].exp();
+        assert!((law.predict(n, 1.0) - (4.0 - 0.25 * p.ln_n[3]).exp()).abs() < 1e-12);
     }
 
     #[test]

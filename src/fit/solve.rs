@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::law::{Law, LawKind};
-use super::objective::{LogPoints, Objective, Reduction};
+use super::objective::{Form, LogPoints, Objective, Reduction};
 
 /// Grid of starting points in theta space (see [`Objective`] for the layout).
 #[derive(Debug, Clone)]
@@ -26,47 +26,49 @@ fn steps(lo: f64, hi: f64, step: f64) -> Vec<f64> {
 impl InitGrid {
     /// Hoffmann et al. 2022, App. D.2: alpha, beta in {0, 0.5, .., 2}, e in {-1, -0.5, .., 1},
     /// a, b in {0, 5, .., 25}: 4,500 starts for `nd`; the same axes without b and beta
-    /// (150 starts) for `n`.
-    pub fn hoffmann(kind: LawKind) -> Self {
+    /// (150 starts) for `n`. With E held the e axis is dropped (900 and 30 starts).
+    pub fn hoffmann(form: impl Into<Form>) -> Self {
+        let form = form.into();
         let exps = steps(0.0, 2.0, 0.5);
         let es = steps(-1.0, 1.0, 0.5);
         let coefs = steps(0.0, 25.0, 5.0);
-        let mut starts = Vec::new();
-        match kind {
-            LawKind::Nd => {
-                for &a in &coefs {
-                    for &b in &coefs {
-                        for &e in &es {
-                            for &alpha in &exps {
-                                for &beta in &exps {
-                                    starts.push(vec![a, b, e, alpha, beta]);
-                                }
-                            }
-                        }
-                    }
-                }
+        // One axis per entry of theta, in its order (see [`Objective`]).
+        let mut axes = match form.kind {
+            LawKind::Nd => vec![coefs.clone(), coefs, es, exps.clone(), exps],
+            LawKind::N => vec![coefs, es, exps],
+        };
+        let e_axis = match form.fixed_e {
+            Some(e) => {
+                axes.remove(form.e_index());
+                format!("E held at {e}")
             }
-            LawKind::N => {
-                for &a in &coefs {
-                    for &e in &es {
-                        for &alpha in &exps {
-                            starts.push(vec![a, e, alpha]);
-                        }
-                    }
-                }
-            }
+            None => "e in {-1,-0.5,..,1}".into(),
+        };
+        // The Cartesian product, the first axis outermost.
+        let mut starts: Vec<Vec<f64>> = vec![Vec::new()];
+        for axis in &axes {
+            starts = starts
+                .iter()
+                .flat_map(|s| {
+                    axis.iter().map(move |&x| {
+                        let mut t = s.clone();
+                        t.push(x);
+                        t
+                    })
+                })
+                .collect();
         }
-        let description = match kind {
-            LawKind::Nd => {
-                "Hoffmann et al. 2022 App. D.2: alpha,beta in {0,0.5,..,2}; e in {-1,-0.5,..,1}; a,b in {0,5,..,25}"
-            }
+        let description = match form.kind {
+            LawKind::Nd => format!(
+                "Hoffmann et al. 2022 App. D.2: alpha,beta in {{0,0.5,..,2}}; {e_axis}; a,b in {{0,5,..,25}}"
+            ),
             LawKind::N => {
-                "Hoffmann-style: alpha in {0,0.5,..,2}; e in {-1,-0.5,..,1}; a in {0,5,..,25}"
+                format!("Hoffmann-style: alpha in {{0,0.5,..,2}}; {e_axis}; a in {{0,5,..,25}}")
             }
         };
         InitGrid {
             starts,
-            description: description.to_string(),
+            description,
         }
     }
 
@@ -94,6 +96,10 @@ pub struct SolverOptions {
     pub max_iters: u64,
     /// L-BFGS memory.
     pub memory: usize,
+    /// E held at this value (assumed, not estimated; theta then drops e, see [`Form`]);
+    /// `None`: E is fitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fixed_e: Option<f64>,
 }
 
 impl Default for SolverOptions {
@@ -105,6 +111,7 @@ impl Default for SolverOptions {
             tol_cost: 1e-14,
             max_iters: 1000,
             memory: 10,
+            fixed_e: None,
         }
     }
 }
@@ -169,7 +176,7 @@ pub fn run_start(
         hit_max_iters: false,
         failure: Some(msg),
     };
-    let problem = Objective::new(points, kind, opts.delta, opts.reduction);
+    let problem = Objective::new(points, kind, opts.delta, opts.reduction).holding_e(opts.fixed_e);
     let solver = match LBFGS::new(MoreThuenteLineSearch::new(), opts.memory)
         .with_tolerance_grad(opts.tol_grad)
         .and_then(|s| s.with_tolerance_cost(opts.tol_cost))
@@ -194,7 +201,8 @@ pub fn run_start(
     let Some(theta) = state.take_best_param() else {
         return failed("solver returned no parameters".into());
     };
-    let objective_at = Objective::new(points, kind, opts.delta, opts.reduction);
+    let objective_at =
+        Objective::new(points, kind, opts.delta, opts.reduction).holding_e(opts.fixed_e);
     let (objective, grad) = objective_at.value_and_grad(&theta);
     let grad_norm = norm(&grad);
     if !objective.is_finite() || !grad_norm.is_finite() || theta.iter().any(|t| !t.is_finite()) {
@@ -219,11 +227,12 @@ pub fn solve(
     opts: &SolverOptions,
     grid: &InitGrid,
 ) -> crate::Result<Solution> {
-    let min_points = Objective::dim(kind);
+    let form = Form::new(kind, opts.fixed_e);
+    let min_points = form.dim();
     if points.len() < min_points {
         return Err(crate::Error::Fit(format!(
-            "the `{}` law has {min_points} parameters; {} points cannot determine it",
-            kind.name(),
+            "the {} has {min_points} parameters; {} points cannot determine it",
+            form.describe(),
             points.len()
         )));
     }
@@ -232,10 +241,10 @@ pub fn solve(
         .par_iter()
         .map(|s| run_start(points, kind, opts, s))
         .collect();
-    summarise(kind, outcomes)
+    summarise(form, outcomes)
 }
 
-fn summarise(kind: LawKind, outcomes: Vec<StartOutcome>) -> crate::Result<Solution> {
+fn summarise(form: Form, outcomes: Vec<StartOutcome>) -> crate::Result<Solution> {
     let starts = outcomes.len();
     let failed_starts = outcomes.iter().filter(|o| o.failed).count();
     let max_iter_starts = outcomes.iter().filter(|o| o.hit_max_iters).count();
@@ -262,7 +271,7 @@ fn summarise(kind: LawKind, outcomes: Vec<StartOutcome>) -> crate::Result<Soluti
         )));
     };
     Ok(Solution {
-        law: Objective::law(kind, &best.theta),
+        law: form.law(&best.theta),
         theta: best.theta,
         objective: best.objective,
         grad_norm: best.grad_norm,
@@ -271,4 +280,37 @@ fn summarise(kind: LawKind, outcomes: Vec<StartOutcome>) -> crate::Result<Soluti
         max_iter_starts,
         failures,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holding_e_drops_the_e_axis_without_duplicate_starts() {
+        for (kind, free, held) in [(LawKind::N, 150, 30), (LawKind::Nd, 4500, 900)] {
+            let f = InitGrid::hoffmann(kind);
+            let h = InitGrid::hoffmann(Form::new(kind, Some(1.7)));
+            assert_eq!((f.starts.len(), h.starts.len()), (free, held));
+            assert!(
+                h.starts
+                    .iter()
+                    .all(|s| s.len() == Form::new(kind, Some(1.7)).dim())
+            );
+            let mut distinct: Vec<Vec<u64>> = h
+                .starts
+                .iter()
+                .map(|s| s.iter().map(|x| x.to_bits()).collect())
+                .collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            assert_eq!(distinct.len(), held);
+            assert!(h.description.contains("E held at 1.7"), "{}", h.description);
+        }
+        // The free grid keeps Hoffmann et al.'s order: e varies inside a, outside alpha.
+        let f = InitGrid::hoffmann(LawKind::N);
+        assert_eq!(f.starts[0], vec![0.0, -1.0, 0.0]);
+        assert_eq!(f.starts[5], vec![0.0, -0.5, 0.0]);
+        assert_eq!(f.starts[149], vec![25.0, 1.0, 2.0]);
+    }
 }

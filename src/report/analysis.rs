@@ -194,6 +194,8 @@ pub struct Analysis {
     pub wall_s_total: f64,
     /// Approach 2 per group (keyed as the fits are), when the table has budgets.
     pub isoflop: Vec<(String, IsoflopReport)>,
+    /// E held at this value in every fit (assumed, not estimated); `None`: fitted.
+    pub fixed_e: Option<f64>,
 }
 
 fn final_rows(rows: &[ResultRow]) -> Vec<&ResultRow> {
@@ -291,6 +293,27 @@ fn seed_spreads(points: &[Point], chosen: &[bool]) -> Vec<SeedSpread> {
 }
 
 /// Computes every figure of the report from the rows.
+/// The cells (of `usable`) at the largest D trained at their size: the size name, or N where a
+/// table records no size, so that every model of a size keeps the same D.
+fn largest_d_per_size(cells: &[CellSummary], usable: Vec<usize>) -> Vec<usize> {
+    let size_of = |c: &CellSummary| {
+        if c.size.is_empty() {
+            format!("n{}", c.n_params)
+        } else {
+            c.size.clone()
+        }
+    };
+    let mut largest: BTreeMap<String, i64> = BTreeMap::new();
+    for &i in &usable {
+        let d = largest.entry(size_of(&cells[i])).or_insert(i64::MIN);
+        *d = (*d).max(cells[i].tokens);
+    }
+    usable
+        .into_iter()
+        .filter(|&i| cells[i].tokens == largest[&size_of(&cells[i])])
+        .collect()
+}
+
 pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
     if rows.is_empty() {
         return Err(Error::Invalid(
@@ -353,6 +376,11 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
             ok && wanted
         })
         .collect();
+    let usable = if spec.tokens == "largest" {
+        largest_d_per_size(&cells, usable)
+    } else {
+        usable
+    };
     let points: Vec<Point> = usable
         .iter()
         .map(|&i| point_of(&cells[i], params))
@@ -362,12 +390,13 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         cells[i].chosen = chosen[k];
     }
 
-    let fit_spec = FitSpec {
+    let mut fit_spec = FitSpec {
         bootstrap: spec.bootstrap,
         seed: spec.seed,
         level: spec.level,
         ..FitSpec::new(law)
     };
+    fit_spec.solver.fixed_e = spec.e;
     let mut groups: Vec<Group> = Vec::new();
     for p in &points {
         if !groups.contains(&p.group) {
@@ -611,6 +640,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
         fit_errors,
         wall_s_total,
         isoflop,
+        fixed_e: spec.e,
     })
 }
 
@@ -634,9 +664,9 @@ fn approach2(
             let mut r = isoflop::isoflop(&g.input, &iso_spec)?;
             if r.frontier.is_some() {
                 if law == LawKind::Nd {
-                    isoflop::compare_with(&mut r, &g.input, g.fit.params);
+                    isoflop::compare_with(&mut r, &g.input, g.fit.params, spec.e);
                 } else {
-                    isoflop::compare(&mut r, &g.input)?;
+                    isoflop::compare(&mut r, &g.input, spec.e)?;
                 }
             }
             Ok(r)
@@ -673,7 +703,11 @@ impl Analysis {
             "left_out": self.left_out,
             "fit_errors": self.fit_errors,
         });
-        // Only tables with budgets gain the key, so other reports stay as they were.
+        // Only reports that hold E gain the key (and only tables with budgets `isoflop`), so
+        // other reports stay as they were.
+        if let Some(e) = self.fixed_e {
+            v["fixed_e"] = serde_json::json!(e);
+        }
         if !self.isoflop.is_empty() {
             v["isoflop"] = serde_json::json!(
                 self.isoflop

@@ -41,6 +41,15 @@ pub struct AnalysisSpec {
     /// value) or its `measured` seed-mean loss. Both are always shown.
     #[serde(default = "default_at")]
     pub headline: String,
+    /// E held at this value in every fit (assumed, not estimated; 0 gives the pure power
+    /// law); absent: E is fitted.
+    #[serde(default)]
+    pub e: Option<f64>,
+    /// Which token counts the fits use: `all` (default), or `largest`: only each size's
+    /// largest D, the fixed-ratio `n` law of a grid that trains several D per size (the
+    /// other rows still appear in the cells table and in the `nd` law of another spec).
+    #[serde(default = "default_tokens")]
+    pub tokens: String,
     /// Bootstrap resamples (0 = no intervals).
     #[serde(default = "default_bootstrap")]
     pub bootstrap: usize,
@@ -77,6 +86,9 @@ fn default_modes() -> Vec<String> {
 }
 fn default_params() -> String {
     "total".into()
+}
+fn default_tokens() -> String {
+    "all".into()
 }
 fn default_at() -> String {
     "fitted".into()
@@ -133,6 +145,19 @@ impl AnalysisSpec {
             .map_err(|e| Error::Invalid(format!("{source}: key `params`: {e}")))?;
         spec.headline_at()
             .map_err(|e| Error::Invalid(format!("{source}: key `headline`: {e}")))?;
+        if !["all", "largest"].contains(&spec.tokens.as_str()) {
+            return Err(Error::Invalid(format!(
+                "{source}: key `tokens`: expected `all` or `largest`, got `{}`",
+                spec.tokens
+            )));
+        }
+        if let Some(e) = spec.e
+            && !(e.is_finite() && e >= 0.0)
+        {
+            return Err(Error::Invalid(format!(
+                "{source}: key `e`: expected a finite loss >= 0 to hold E at, got {e}"
+            )));
+        }
         if !(spec.level > 0.0 && spec.level < 1.0) {
             return Err(Error::Invalid(format!(
                 "{source}: key `level`: expected a probability strictly between 0 and 1, got {}",
@@ -180,6 +205,13 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("a.toml") && e.contains("lawz"), "{e}");
+        let e = AnalysisSpec::parse("tokens = \"most\"", "a.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("key `tokens`: expected `all` or `largest`"),
+            "{e}"
+        );
         let e = AnalysisSpec::parse("law = \"x\"", "a.toml")
             .unwrap_err()
             .to_string();
@@ -202,6 +234,20 @@ mod tests {
             e.contains("key `headline`") && e.contains("fitted or measured"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_held_e_is_a_finite_loss_at_least_zero() {
+        assert_eq!(AnalysisSpec::default().e, None);
+        assert_eq!(
+            AnalysisSpec::parse("e = 1.7", "a.toml").unwrap().e,
+            Some(1.7)
+        );
+        assert_eq!(AnalysisSpec::parse("e = 0", "a.toml").unwrap().e, Some(0.0));
+        for bad in ["e = -1.0", "e = nan", "e = inf"] {
+            let e = AnalysisSpec::parse(bad, "a.toml").unwrap_err().to_string();
+            assert!(e.contains("a.toml: key `e`") && e.contains(">= 0"), "{e}");
+        }
     }
 
     #[test]
