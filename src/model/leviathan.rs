@@ -204,7 +204,7 @@ impl GeneratorConfig {
 
     /// A CPU-scale generator whose capacity grows with the width it serves: h 4 heads,
     /// d_seed = max(D, 16), κ 16 knots, r = max(D/4, 8) modes. At D 64 and V 4,096 that is
-    /// 89,664 parameters, a third of the 262,144 of the table it replaces, against 9,168 for
+    /// 89,600 parameters, a third of the 262,144 of the table it replaces, against 8,832 for
     /// [`GeneratorConfig::cpu`] (the ablation at d 96 in reports/cpu-reference found the
     /// small preset's capacity cost about half of Leviathan's gap).
     pub fn cpu_wide(vocab: usize, d_model: usize) -> Self {

@@ -198,4 +198,33 @@ mod tests {
         assert_eq!(r.bucket_loss, vec![Some(1.0), Some(3.0), Some(3.0), None]);
         assert_eq!(r.bucket_tokens, vec![1, 2, 1, 0]);
     }
+
+    #[test]
+    fn unigram_loss_by_hand() {
+        // Training counts 5, 3, 0, 0 over a vocabulary of 4: add-one smoothed probabilities
+        // 6/12, 4/12, 1/12, 1/12. Two windows of seq_len 2; the first token of each window is
+        // context only, so the predicted tokens are 1, 0 and 2, 1.
+        let set = EvalSet {
+            windows: vec![3, 1, 0, 0, 2, 1],
+            n_windows: 2,
+            seq_len: 2,
+            token_bytes: vec![1; 4],
+            bucket_of: vec![0; 4],
+            buckets: Buckets {
+                scheme: "test".into(),
+                thresholds: vec![],
+            },
+            counts: vec![5, 3, 0, 0],
+        };
+        let want = -((4.0f64 / 12.0).ln()
+            + (6.0f64 / 12.0).ln()
+            + (1.0f64 / 12.0).ln()
+            + (4.0f64 / 12.0).ln())
+            / 4.0;
+        assert!(
+            (set.unigram_loss() - want).abs() < 1e-12,
+            "{}",
+            set.unigram_loss()
+        );
+    }
 }
