@@ -11,6 +11,16 @@ fn ladder(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// The JSON a successful command printed (its stderr in the panic message otherwise).
+fn json_of(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -64,12 +74,7 @@ fn fit_json_has_the_documented_shape() {
         "20",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["law"], "n");
     assert!(
         (v["params"]["E"].as_f64().unwrap() - 2.0).abs() < 1e-3,
@@ -112,12 +117,7 @@ fn multiplier_json_recovers_the_planted_ratio() {
         "20",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     let rows = v["rows"].as_array().unwrap();
     assert_eq!(rows.len(), 6);
     for r in rows {
@@ -425,12 +425,7 @@ fn bench_train_interleaves_runs_and_reports_medians() {
         "--no-peer",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     let r = &v["results"][0];
     assert_eq!(r["config"]["n_heads"], 2);
     assert_eq!(r["config"]["vocab"], 64);
@@ -480,12 +475,7 @@ fn bench_train_interleaves_runs_and_reports_medians() {
         "/nonexistent/python",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert!(
         v["peer_note"]
             .as_str()
@@ -515,12 +505,7 @@ fn fix_e_holds_e_in_the_fit_and_the_multiplier_and_says_so() {
         "--vpnls",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["params"]["E"], 2.0);
     for (k, want) in [("A", 300.0), ("alpha", 0.3)] {
         let got = v["params"][k].as_f64().unwrap();
@@ -565,12 +550,7 @@ fn fix_e_holds_e_in_the_fit_and_the_multiplier_and_says_so() {
         "20",
         "--json",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = json_of(&out);
     assert_eq!(v["reference"]["manifest"]["fixed_e"], 2.0);
     assert_eq!(v["variant"]["manifest"]["fixed_e"], 2.0);
     let rows = v["rows"].as_array().unwrap();

@@ -396,26 +396,8 @@ impl Plan {
         non_empty(&err, "grid.seeds", g.seeds.len())?;
         no_duplicates(&err, "grid.seeds", &g.seeds)?;
         let ratios = g.tokens_per_param.clone().unwrap_or_else(|| vec![20.0]);
-        non_empty(&err, "grid.tokens_per_param", ratios.len())?;
-        for r in &ratios {
-            if !(r.is_finite() && *r > 0.0) {
-                return Err(err(
-                    "grid.tokens_per_param",
-                    format!("expected positive numbers, got {r}"),
-                ));
-            }
-        }
-        no_duplicates(&err, "grid.tokens_per_param", &ratios)?;
-        non_empty(&err, "grid.lr_scale", g.lr_scale.len())?;
-        for s in &g.lr_scale {
-            if !(s.is_finite() && *s > 0.0) {
-                return Err(err(
-                    "grid.lr_scale",
-                    format!("expected positive numbers, got {s}"),
-                ));
-            }
-        }
-        no_duplicates(&err, "grid.lr_scale", &g.lr_scale)?;
+        positive_distinct(&err, "grid.tokens_per_param", &ratios)?;
+        positive_distinct(&err, "grid.lr_scale", &g.lr_scale)?;
 
         let m = &spec.model;
         if m.seq_len < 2 {
@@ -920,16 +902,7 @@ impl Plan {
                 ));
             }
             non_empty(&err, "grid.pilot.sizes", pilot.sizes.len())?;
-            non_empty(&err, "grid.pilot.lr_scale", pilot.lr_scale.len())?;
-            for s in &pilot.lr_scale {
-                if !(s.is_finite() && *s > 0.0) {
-                    return Err(err(
-                        "grid.pilot.lr_scale",
-                        format!("expected positive numbers, got {s}"),
-                    ));
-                }
-            }
-            no_duplicates(&err, "grid.pilot.lr_scale", &pilot.lr_scale)?;
+            positive_distinct(&err, "grid.pilot.lr_scale", &pilot.lr_scale)?;
             let pilot_axes = Axes {
                 seeds: pilot.seeds.clone().unwrap_or_else(|| vec![g.seeds[0]]),
                 lr_scales: pilot.lr_scale.clone(),
@@ -940,14 +913,7 @@ impl Plan {
                 .tokens_per_param
                 .clone()
                 .unwrap_or_else(|| vec![ratios[0]]);
-            for r in &pilot_ratios {
-                if !(r.is_finite() && *r > 0.0) {
-                    return Err(err(
-                        "grid.pilot.tokens_per_param",
-                        format!("expected positive numbers, got {r}"),
-                    ));
-                }
-            }
+            positive_distinct(&err, "grid.pilot.tokens_per_param", &pilot_ratios)?;
             for (i, name) in pilot.sizes.iter().enumerate() {
                 let Some(size) = sizes.iter().find(|s| &s.name == name) else {
                     let names: Vec<&str> = sizes.iter().map(|s| s.name.as_str()).collect();
@@ -1169,6 +1135,15 @@ fn one_of(
             format!("expected one of {}, got `{value}`", allowed.join(", ")),
         ))
     }
+}
+
+/// A non-empty list of distinct positive finite numbers (token ratios, learning-rate scales).
+fn positive_distinct(err: &impl Fn(&str, String) -> Error, key: &str, v: &[f64]) -> Result<()> {
+    non_empty(err, key, v.len())?;
+    if let Some(x) = v.iter().find(|x| !(x.is_finite() && **x > 0.0)) {
+        return Err(err(key, format!("expected positive numbers, got {x}")));
+    }
+    no_duplicates(err, key, v)
 }
 
 fn non_empty(err: &impl Fn(&str, String) -> Error, key: &str, len: usize) -> Result<()> {

@@ -316,19 +316,23 @@ mod tests {
         ] {
             // delta large enough that some residuals are quadratic and some linear.
             let obj = Objective::new(&p, kind, 0.05, Reduction::Sum);
-            let (_, g) = obj.value_and_grad(&theta);
-            for k in 0..theta.len() {
-                let h = 1e-6;
-                let (mut up, mut dn) = (theta.clone(), theta.clone());
-                up[k] += h;
-                dn[k] -= h;
-                let fd = (obj.value_and_grad(&up).0 - obj.value_and_grad(&dn).0) / (2.0 * h);
-                assert!(
-                    (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
-                    "{kind:?} k={k}: {fd} vs {}",
-                    g[k]
-                );
-            }
+            assert_gradient_matches_finite_differences(&obj, &theta, &format!("{kind:?}"));
+        }
+    }
+
+    fn assert_gradient_matches_finite_differences(obj: &Objective, theta: &[f64], what: &str) {
+        let (_, g) = obj.value_and_grad(theta);
+        for k in 0..theta.len() {
+            let h = 1e-6;
+            let (mut up, mut dn) = (theta.to_vec(), theta.to_vec());
+            up[k] += h;
+            dn[k] -= h;
+            let fd = (obj.value_and_grad(&up).0 - obj.value_and_grad(&dn).0) / (2.0 * h);
+            assert!(
+                (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
+                "{what} k={k}: {fd} vs {}",
+                g[k]
+            );
         }
     }
 
@@ -344,18 +348,7 @@ mod tests {
             let obj = Objective::new(&p, kind, 0.05, Reduction::Sum).holding_e(Some(e));
             let (v, g) = obj.value_and_grad(&theta);
             assert!(v.is_finite() && g.len() == Objective::dim(Form::new(kind, Some(e))));
-            for k in 0..theta.len() {
-                let h = 1e-6;
-                let (mut up, mut dn) = (theta.clone(), theta.clone());
-                up[k] += h;
-                dn[k] -= h;
-                let fd = (obj.value_and_grad(&up).0 - obj.value_and_grad(&dn).0) / (2.0 * h);
-                assert!(
-                    (fd - g[k]).abs() < 1e-6 * (1.0 + fd.abs()),
-                    "{kind:?} E={e} k={k}: {fd} vs {}",
-                    g[k]
-                );
-            }
+            assert_gradient_matches_finite_differences(&obj, &theta, &format!("{kind:?} E={e}"));
             // The same value as the free-E objective with e = ln E put back.
             let form = Form::new(kind, Some(e));
             let law = form.law(&theta);
