@@ -2,7 +2,7 @@
 //! by make_report_table.py from known laws): the fits and multipliers match the laws, every
 //! section is there, figures are non-empty, and the diverged cell is reported and left out.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// A report file without its manifests' `"source"` lines (the table path a fit was read from).
@@ -11,6 +11,16 @@ fn without_sources(text: &str) -> String {
         .filter(|l| !l.contains("\"source\""))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// `ladder report --table TABLE --analysis ANALYSIS --out OUT`.
+fn report_with(table: &Path, analysis: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ladder"))
+        .args(["report", "--table", table.to_str().unwrap()])
+        .args(["--analysis", analysis.to_str().unwrap()])
+        .args(["--out", out.to_str().unwrap()])
+        .output()
+        .unwrap()
 }
 
 fn fixture() -> PathBuf {
@@ -23,18 +33,7 @@ fn report_from_the_fixture_table_matches_the_planted_laws() {
     let out = dir.path().join("fixture");
     let analysis = dir.path().join("a.toml");
     std::fs::write(&analysis, "law = \"n\"\nbootstrap = 50\nseed = 1\n").unwrap();
-    let status = Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args([
-            "report",
-            "--table",
-            fixture().to_str().unwrap(),
-            "--analysis",
-            analysis.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let status = report_with(&fixture(), &analysis, &out);
     assert!(
         status.status.success(),
         "{}",
@@ -100,6 +99,12 @@ fn report_from_the_fixture_table_matches_the_planted_laws() {
                 "{r}"
             );
             assert!(r["lo"].as_f64().unwrap() <= planted + 1e-3, "{r}");
+            // N_eq = planted x N lies outside the baseline sizes (1M-16M) at s4 only.
+            match r["size"].as_str().unwrap() {
+                "s4" => assert_eq!(r["extrapolated"], true, "{r}"),
+                "s0" | "s1" => assert_eq!(r["extrapolated"], false, "{r}"),
+                _ => {}
+            }
         }
     }
     // The paired differences of iso-body vs tied dense are the planted ones (the seed noise,
@@ -139,6 +144,7 @@ fn report_from_the_fixture_table_matches_the_planted_laws() {
     let md = std::fs::read_to_string(out.join("REPORT.md")).unwrap();
     // Both baselines are named, from the data.
     assert!(md.contains("### leviathan/iso_body vs tied dense"), "{md}");
+    assert!(md.contains("(N_eq outside the baseline's sizes)"), "{md}");
     assert!(
         md.contains("### leviathan/iso_body vs untied dense"),
         "{md}"
@@ -316,18 +322,7 @@ fn a_report_with_e_held_says_so_everywhere() {
         "law = \"n\"\ne = 2.0\nbootstrap = 20\nseed = 1\nfigures = []\n",
     )
     .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args([
-            "report",
-            "--table",
-            fixture().to_str().unwrap(),
-            "--analysis",
-            analysis.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = report_with(&fixture(), &analysis, &out);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let fits: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("fits.json")).unwrap()).unwrap();
@@ -364,18 +359,7 @@ fn a_report_with_e_held_says_so_everywhere() {
 
     // A bad value is one error line naming the key.
     std::fs::write(&analysis, "e = -0.5\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
-        .args([
-            "report",
-            "--table",
-            fixture().to_str().unwrap(),
-            "--analysis",
-            analysis.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let o = report_with(&fixture(), &analysis, &out);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2));
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
@@ -426,12 +410,7 @@ fn tokens_largest_fits_each_sizes_largest_d_only() {
         )
         .unwrap();
         let report = dir.path().join(tokens);
-        let o = Command::new(env!("CARGO_BIN_EXE_ladder"))
-            .args(["report", "--table", table.to_str().unwrap()])
-            .args(["--analysis", analysis.to_str().unwrap()])
-            .args(["--out", report.to_str().unwrap()])
-            .output()
-            .unwrap();
+        let o = report_with(&table, &analysis, &report);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         if tokens == "largest" {
             let md = std::fs::read_to_string(report.join("REPORT.md")).unwrap();

@@ -70,10 +70,15 @@ pub fn run(args: MultiplierArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| "-".into()),
             if r.unbounded {
                 "unbounded".into()
-            } else if !r.identified {
-                format!("{} (fit not identified)", opt(r.multiplier))
             } else {
-                opt(r.multiplier)
+                let mut m = opt(r.multiplier);
+                if !r.identified {
+                    m += " (fit not identified)";
+                }
+                if r.extrapolated {
+                    m += " (outside the baseline's sizes)";
+                }
+                m
             },
             opt(r.lo),
             if r.lo.is_some() && r.hi.is_none() {

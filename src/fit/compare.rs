@@ -197,6 +197,16 @@ pub fn compare(reference: &FitInput, variant: &FitInput, spec: &FitSpec) -> Resu
         resamples.iter().map(|r| r.variant).collect(),
     );
     let (rlaw, vlaw) = (ref_report.params, var_report.params);
+    let fitted_n = rp
+        .iter()
+        .zip(&keep_r)
+        .filter(|(_, k)| **k)
+        .map(|(p, _)| p.n);
+    let (n_lo, n_hi) = fitted_n.fold((f64::INFINITY, 0.0f64), |(lo, hi), n| {
+        (lo.min(n), hi.max(n))
+    });
+    // Relative slack so that an N_eq equal to a baseline size up to rounding is inside.
+    let outside = |n_eq: f64| n_eq > n_hi * (1.0 + 1e-9) || n_eq < n_lo * (1.0 - 1e-9);
     let mut rows = Vec::new();
     for at in [At::Fitted, At::Measured] {
         for (k, c) in variant_cells.iter().enumerate() {
@@ -227,6 +237,7 @@ pub fn compare(reference: &FitInput, variant: &FitInput, spec: &FitSpec) -> Resu
                 unbounded: eff.is_none(),
                 unbounded_fraction: None,
                 identified,
+                extrapolated: eff.is_some_and(|e| outside(e.0)),
             };
             let ms: Vec<f64> = resamples
                 .iter()

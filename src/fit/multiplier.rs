@@ -76,6 +76,10 @@ pub struct MultiplierRow {
     /// Whether the fits behind the row are identified (both for `fitted`, the reference's for
     /// `measured`); a row from a law that is not carries no interval.
     pub identified: bool,
+    /// Whether N_eq lies outside the baseline sizes the law was fitted on: the multiplier then
+    /// rests on the law's extrapolation, not on any measured baseline (anchors.md 1.7: report
+    /// m over the fitted range only).
+    pub extrapolated: bool,
 }
 
 /// N_eq and m for a variant of `n` parameters trained on `d` tokens that reached `loss`;

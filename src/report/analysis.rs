@@ -93,6 +93,9 @@ pub struct Rollout {
     pub predicted: f64,
     pub actual: f64,
     pub relative_error: f64,
+    /// Why the law fitted on the smaller sizes is not identified (e.g. as many points as
+    /// parameters: it passes through them), or `None`; such a prediction tests nothing.
+    pub not_identified: Option<String>,
 }
 
 /// A reference run and a variant run of the same size and seed with the same body
@@ -500,6 +503,7 @@ pub fn analyse(rows: &[ResultRow], spec: &AnalysisSpec) -> Result<Analysis> {
                     predicted,
                     actual: p.loss,
                     relative_error: predicted / p.loss - 1.0,
+                    not_identified: f.not_identified.clone(),
                 });
             }
         }

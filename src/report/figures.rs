@@ -113,7 +113,11 @@ fn loss_vs_params(a: &Analysis, level: f64) -> Option<Chart> {
         let p = &g.fit.params;
         c.layers.push(Layer::Line {
             label: if g.fit.identified {
-                format!("{} law: E={:.3}, alpha={:.3}", g.key, p.e, p.alpha)
+                let e = match g.fit.manifest.fixed_e {
+                    Some(e) => format!("E held at {e}"),
+                    None => format!("E={:.3}", p.e),
+                };
+                format!("{} law: {e}, alpha={:.3}", g.key, p.alpha)
             } else {
                 format!("{} law: not identified", g.key)
             },
@@ -153,12 +157,17 @@ fn multiplier(a: &Analysis, level: f64) -> Option<Chart> {
             let rows: Vec<_> = cs.comparison.rows.iter().filter(|r| r.at == at).collect();
             let bounded: Vec<_> = rows.iter().filter(|r| r.multiplier.is_some()).collect();
             let label = format!(
-                "{} vs {}, {} loss{}",
+                "{} vs {}, {} loss{}{}",
                 cs.variant,
                 cs.reference.as_baseline(),
                 at.name(),
                 if rows.iter().any(|r| !r.identified) {
                     " (fit not identified)"
+                } else {
+                    ""
+                },
+                if rows.iter().any(|r| r.extrapolated) {
+                    " (N_eq outside the baseline's sizes)"
                 } else {
                     ""
                 }
@@ -251,7 +260,7 @@ fn training_curves(a: &Analysis) -> Option<Chart> {
 fn buckets(a: &Analysis) -> Option<Chart> {
     let k = a.buckets.iter().map(|b| b.ppl_change.len()).max()?;
     let mut c = Chart::new(
-        "Perplexity change of the variant vs each baseline per frequency bucket (same body; mean over seeds)",
+        "Perplexity change per frequency bucket, variant vs baseline (same body, seed mean)",
         "training-frequency bucket (most frequent -> rarest)",
         "relative perplexity change (%)",
     );
@@ -271,7 +280,8 @@ fn buckets(a: &Analysis) -> Option<Chart> {
         .or_default()
         .push(&b.ppl_change);
     }
-    for ((reference, variant, _, size), changes) in by {
+    // One colour per line: the sizes of one comparison must be told apart.
+    for (color, ((reference, variant, _, size), changes)) in by.into_iter().enumerate() {
         let pts: Vec<(f64, f64)> = (0..k)
             .filter_map(|j| {
                 let v: Vec<f64> = changes
@@ -281,7 +291,6 @@ fn buckets(a: &Analysis) -> Option<Chart> {
                 (!v.is_empty()).then(|| (j as f64, v.iter().sum::<f64>() / v.len() as f64 * 100.0))
             })
             .collect();
-        let color = comparison_color(a, &reference, &variant);
         c.layers.push(Layer::Line {
             label: format!("{variant} vs {reference}, {size}"),
             color,

@@ -40,7 +40,8 @@ fn list<T>(items: &[T], each: impl Fn(&T) -> String) -> String {
     items.iter().map(each).collect::<Vec<_>>().join(", ")
 }
 
-/// `m [lo, hi]`, `unbounded`, or the value marked where its fit is not identified.
+/// `m [lo, hi]`, `unbounded`, or the value marked where its fit is not identified; marked
+/// too where N_eq lies beyond the baseline sizes fitted.
 fn multiplier_cell(r: &MultiplierRow) -> String {
     if r.unbounded {
         return "unbounded".into();
@@ -48,14 +49,19 @@ fn multiplier_cell(r: &MultiplierRow) -> String {
     let Some(m) = r.multiplier else {
         return "-".into();
     };
-    if !r.identified {
-        return format!("{m:.2}x (fit not identified)");
+    let mut cell = if !r.identified {
+        format!("{m:.2}x (fit not identified)")
+    } else {
+        match (r.lo, r.hi) {
+            (Some(lo), Some(hi)) => format!("{m:.2}x [{lo:.2}, {hi:.2}]"),
+            (Some(lo), None) => format!("{m:.2}x [{lo:.2}, unbounded]"),
+            _ => format!("{m:.2}x"),
+        }
+    };
+    if r.extrapolated {
+        cell += " (N_eq outside the baseline's sizes)";
     }
-    match (r.lo, r.hi) {
-        (Some(lo), Some(hi)) => format!("{m:.2}x [{lo:.2}, {hi:.2}]"),
-        (Some(lo), None) => format!("{m:.2}x [{lo:.2}, unbounded]"),
-        _ => format!("{m:.2}x"),
-    }
+    cell
 }
 
 /// The range of a comparison's multipliers at one loss, in words.
@@ -78,6 +84,14 @@ fn multiplier_range(rows: &[&MultiplierRow]) -> String {
     }
     if rows.iter().any(|r| !r.identified) {
         s += " (fit not identified)";
+    }
+    let beyond = rows.iter().filter(|r| r.extrapolated).count();
+    if beyond > 0 {
+        let _ = write!(
+            s,
+            " (N_eq outside the baseline's sizes at {beyond} of {})",
+            rows.len()
+        );
     }
     s
 }
@@ -486,7 +500,7 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
     out.push_str("\n## Effective-parameter multipliers\n\n");
     let _ = writeln!(
         out,
-        "The full baseline law is inverted at a loss of the variant: N_eq = (A / (L_v - E - B D^-beta))^(1/alpha), m = N_eq / N_v (N = {}), with L_v the variant law's value at its size (*fitted*) or its seed-mean final loss at the chosen learning rate (*measured*); `unbounded` where no baseline size reaches L_v. Intervals: {:.0}% paired bootstrap (the same (size, seed) draw for variant and baseline).\n",
+        "The full baseline law is inverted at a loss of the variant: N_eq = (A / (L_v - E - B D^-beta))^(1/alpha), m = N_eq / N_v (N = {}), with L_v the variant law's value at its size (*fitted*) or its seed-mean final loss at the chosen learning rate (*measured*); `unbounded` where no baseline size reaches L_v; *N_eq outside the baseline's sizes* where N_eq lies outside the baseline sizes the law was fitted on, so that the multiplier rests on the law's extrapolation. Intervals: {:.0}% paired bootstrap (the same (size, seed) draw for variant and baseline).\n",
         a.params.describe(),
         level * 100.0
     );
@@ -619,10 +633,24 @@ pub fn render(a: &Analysis, spec: &AnalysisSpec, setup: &Setup, figures: &[Strin
                 human(r.n_params),
                 f(r.predicted),
                 f(r.actual),
-                pct(r.relative_error),
+                match &r.not_identified {
+                    Some(_) => format!("{} (fit not identified)", pct(r.relative_error)),
+                    None => pct(r.relative_error),
+                },
             ]));
         }
         out.push('\n');
+        for r in a.rollouts.iter().filter(|r| r.not_identified.is_some()) {
+            let why = r.not_identified.as_deref().unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "- {}: the law on the smaller sizes is not identified ({why}), so this prediction tests nothing.",
+                r.key
+            );
+        }
+        if a.rollouts.iter().any(|r| r.not_identified.is_some()) {
+            out.push('\n');
+        }
     }
 
     out.push_str("## Throughput\n\nTraining tokens/s of iso-body pairs (mean over seeds), measured as the runs trained.\n\n");
