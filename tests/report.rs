@@ -136,6 +136,21 @@ fn report_from_the_fixture_table_matches_the_planted_laws() {
         );
         assert_eq!(s["on_edge"], edge, "{s}");
     }
+    // Rollout on the planted law: fitted on s0-s3, each baseline predicts s4 to within the
+    // seed noise (+-0.002 nats on losses near 2.6), from an identified law.
+    for g in ["dense/tied", "dense/untied"] {
+        let rows: Vec<_> = fits["rollout"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["key"] == g)
+            .collect();
+        assert_eq!(rows.len(), 2, "{g}: one row per seed at s4");
+        for r in rows {
+            assert!(r["not_identified"].is_null(), "{r}");
+            assert!(r["relative_error"].as_f64().unwrap().abs() < 1.5e-3, "{r}");
+        }
+    }
     // The diverged isoparametric cell is listed and not fitted.
     assert_eq!(fits["left_out"][0]["label"], "lev-isop-t-s1-s1-lr1.0");
     assert_eq!(fits["left_out"][0]["reason"], "status diverged");
