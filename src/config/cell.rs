@@ -137,7 +137,7 @@ pub struct ModelSpec {
     pub generator: Option<GeneratorSpec>,
 }
 
-/// The LEV generator's shape (leviathan.md 2.2). Every field is explicit in a cell.
+/// The LEV generator's shape (docs/leviathan.md 2.2). Every field is explicit in a cell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GeneratorSpec {

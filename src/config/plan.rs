@@ -937,6 +937,31 @@ impl Plan {
             }
         }
 
+        for (i, rule) in g.skip.iter().enumerate() {
+            let key = format!("grid.skip[{i}]");
+            if rule.sizes.is_none()
+                && rule.tokens_per_param.is_none()
+                && rule.seeds.is_none()
+                && rule.lr_scale.is_none()
+            {
+                return Err(err(
+                    &key,
+                    "expected at least one of sizes, tokens_per_param, seeds, lr_scale".into(),
+                ));
+            }
+            let before = cells.len();
+            cells.retain(|c| {
+                !rule.drops(&c.size.name, c.tokens_per_param, c.seed, c.lr_scale)
+            });
+            if cells.len() == before {
+                return Err(err(
+                    &key,
+                    "expected a rule that drops at least one cell of the grid, it drops none"
+                        .into(),
+                ));
+            }
+        }
+
         Ok(Plan {
             name,
             description: spec.description.clone(),
@@ -1324,6 +1349,48 @@ mod tests {
             e.contains("key `grid.pilot.sizes[0]`: expected the name of a grid size (cpu-xs)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn skip_rules_drop_the_cells_matching_every_named_axis() {
+        let p = plan(&format!(
+            "{BASE}sizes = [\"cpu-xs\", \"cpu-s\"]\nseeds = [0, 1]\ntie = [true, false]\ntokens_per_param = [10, 20]\nlr_scale = [0.5, 1]\n[grid.pilot]\nsizes = [\"cpu-s\"]\nlr_scale = [0.25]\ntokens_per_param = [10, 20]\n[[grid.skip]]\nsizes = [\"cpu-s\"]\ntokens_per_param = [20]\nseeds = [1]\n[[grid.skip]]\nsizes = [\"cpu-s\"]\ntokens_per_param = [20]\nlr_scale = [1]\n"
+        ))
+        .unwrap();
+        // Grid: 2 sizes x 2 ratios x 2 seeds x 2 scales x 3 groups = 48; pilot: cpu-s x 2
+        // ratios x seed 0 x scale 0.25 x (dense tied, iso-body) = 4. Dropped at cpu-s, 20
+        // tokens per parameter: seed 1 (2 scales x 3 groups = 6), then scale 1 at seed 0 (3).
+        assert_eq!(p.cells.len(), 48 + 4 - 6 - 3);
+        let kept_large: Vec<&PlannedCell> = p
+            .cells
+            .iter()
+            .filter(|c| c.size.name == "cpu-s" && c.tokens_per_param == 20.0)
+            .collect();
+        assert!(
+            kept_large
+                .iter()
+                .all(|c| c.seed == 0 && [0.25, 0.5].contains(&c.lr_scale))
+        );
+        assert_eq!(kept_large.len(), 3 + 2);
+        assert!(p.cells.iter().any(|c| c.size.name == "cpu-xs"
+            && c.tokens_per_param == 20.0
+            && c.seed == 1
+            && c.lr_scale == 1.0));
+        for (rule, message) in [
+            (
+                "[[grid.skip]]\n",
+                "key `grid.skip[0]`: expected at least one of sizes",
+            ),
+            (
+                "[[grid.skip]]\nsizes = [\"cpu-q\"]\n",
+                "key `grid.skip[0]`: expected a rule that drops at least one cell",
+            ),
+        ] {
+            let e = plan(&format!("{BASE}sizes = [\"cpu-xs\"]\n{rule}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(message), "{e}");
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Named training recipes: rules that turn a model's total parameter count N into batch size,
 //! learning rate, warmup and token budget, so defaults are chosen by name, never hidden
 //! (Marin's `ScalingRecipe`; formulas from Porian et al. 2024 as OLMo-core's
-//! `WSDSChinchillaRunConfigurator` implements them, anchors.md 1.4).
+//! `WSDSChinchillaRunConfigurator` implements them, docs/anchors.md 1.4).
 
 use serde::{Deserialize, Serialize};
 

@@ -26,6 +26,10 @@
 //! tie = [true, false]            # dense baselines: tied and untied (default [false])
 //! lr_scale = [0.5, 1, 2]         # multiplies the recipe's learning rate (default [1])
 //! sizes = ["cpu-xs", { name = "s", d_model = 64, n_layers = 2, n_heads = 2 }]
+//! [grid.pilot]                   # more LR scales at a few sizes: sizes, lr_scale, seeds, ...
+//! [[grid.skip]]                  # cells not trained: those matching every axis named
+//! sizes = ["s"]                  #   (sizes, tokens_per_param, seeds, lr_scale)
+//! seeds = [1]
 //!
 //! [model]      # seq_len, d_ff, [model.generator] (tie_embeddings: a one-value `grid.tie`)
 //! [train]      # recipe, hyper_from, micro_batch, schedule, optimiser settings, overrides;
@@ -199,6 +203,40 @@ pub struct GridSection {
     /// the grid (its cells are ordinary cells of the experiment).
     #[serde(default)]
     pub pilot: Option<PilotSection>,
+    /// `[[grid.skip]]`: cells the grid (and its pilot) does not train, one rule per table;
+    /// a cell matching every axis a rule names is dropped (e.g. the second seed of the
+    /// largest size at its largest token budget, when the budget cannot hold it).
+    #[serde(default)]
+    pub skip: Vec<SkipRule>,
+}
+
+/// One `[[grid.skip]]` rule: the axes it names select the cells it drops (an axis it leaves
+/// out matches every value). It must name at least one axis and drop at least one cell.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipRule {
+    /// Names of `grid.sizes` entries.
+    #[serde(default)]
+    pub sizes: Option<Vec<String>>,
+    #[serde(default)]
+    pub tokens_per_param: Option<Vec<f64>>,
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
+    #[serde(default)]
+    pub lr_scale: Option<Vec<f64>>,
+}
+
+impl SkipRule {
+    /// Whether the rule drops a cell with these coordinates.
+    pub fn drops(&self, size: &str, tokens_per_param: f64, seed: u64, lr_scale: f64) -> bool {
+        fn within<T: PartialEq>(axis: &Option<Vec<T>>, v: &T) -> bool {
+            axis.as_ref().is_none_or(|values| values.contains(v))
+        }
+        within(&self.sizes, &size.to_string())
+            && within(&self.tokens_per_param, &tokens_per_param)
+            && within(&self.seeds, &seed)
+            && within(&self.lr_scale, &lr_scale)
+    }
 }
 
 /// `[grid.pilot]`: cells at the named sizes for every learning-rate scale listed (scales the

@@ -1,5 +1,5 @@
 //! Token frequencies of the training split and the frequency buckets evaluation reports
-//! loss by (anchors.md §5): ids bucketed by how often training saw them, from the most
+//! loss by (docs/anchors.md §5): ids bucketed by how often training saw them, from the most
 //! frequent bucket down to a bucket of ids training never saw.
 //!
 //! Buckets are defined by count thresholds, so they depend only on the training counts and

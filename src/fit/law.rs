@@ -1,7 +1,7 @@
 //! Scaling laws as value types: the parameters, `predict`, and the inversions the multiplier
 //! and the compute-optimal frontier need.
 //!
-//! Parameter convention: N is total parameters (Pearce & Song 2024, anchors.md 1.4), D is
+//! Parameter convention: N is total parameters (Pearce & Song 2024, docs/anchors.md 1.4), D is
 //! training tokens, losses are nats/token.
 
 use serde::{Deserialize, Serialize};
@@ -182,7 +182,7 @@ mod tests {
 
     #[test]
     fn frontier_matches_chinchilla_tokens_per_param() {
-        // Epoch's corrected fit gives about 20 tokens per parameter near 1e9 (anchors.md 1.3).
+        // Epoch's corrected fit gives about 20 tokens per parameter near 1e9 (docs/anchors.md 1.3).
         let law = Law::nd(1.8172, 482.01, 2085.43, 0.3478, 0.3658);
         let (a, b) = law.optimal_exponents().unwrap();
         assert!((a - 0.513).abs() < 1e-3 && (a + b - 1.0).abs() < 1e-12);

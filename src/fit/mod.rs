@@ -59,7 +59,7 @@ impl FitSpec {
         Form::new(self.kind, self.solver.fixed_e)
     }
 }
-/// Everything a reader needs to reproduce a fit (anchors.md 1.5, "fit manifest").
+/// Everything a reader needs to reproduce a fit (docs/anchors.md 1.5, "fit manifest").
 #[derive(Debug, Clone, Serialize)]
 pub struct Manifest {
     pub law: String,

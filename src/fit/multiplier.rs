@@ -77,7 +77,7 @@ pub struct MultiplierRow {
     /// `measured`); a row from a law that is not carries no interval.
     pub identified: bool,
     /// Whether N_eq lies outside the baseline sizes the law was fitted on: the multiplier then
-    /// rests on the law's extrapolation, not on any measured baseline (anchors.md 1.7: report
+    /// rests on the law's extrapolation, not on any measured baseline (docs/anchors.md 1.7: report
     /// m over the fitted range only).
     pub extrapolated: bool,
 }

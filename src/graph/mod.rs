@@ -5,7 +5,7 @@
 //! corpus -> tokens -> train(cell) x N -> collect -> fit -> multiplier -> plots -> report
 //! ```
 //!
-//! Design (after Marin's executor, anchors.md 2.1):
+//! Design (after Marin's executor, docs/anchors.md 2.1):
 //! - **Identity.** A step's id hashes its kind, its versioned config and its inputs' ids
 //!   ([`step`]); its directory is `runs/<exp>/<kind>-<id>/`. Rerunning a graph finds finished
 //!   steps there and skips them; adding a grid point adds one train step and changes the

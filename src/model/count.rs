@@ -2,7 +2,7 @@
 //! computed from the same configs that build them (so the totals equal burn's `num_params()`,
 //! which `tests/model_count.rs` checks). Backs `ladder count` and the isoparametric search.
 //!
-//! Parameters (leviathan.md §2.3 and §2.4):
+//! Parameters (docs/leviathan.md §2.3 and §2.4):
 //! - per block: attention 4·D² (q, k, v, o without bias), SwiGLU 3·D·F, two RMSNorms 2·D;
 //! - final RMSNorm D; dense input table V·D; head V·D unless tied;
 //! - LEV generator P_gen = k·b·d_seed + h·d_seed² + 2·h·d_seed + h·d_seed·κ·r + h·r·D.

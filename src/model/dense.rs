@@ -6,7 +6,7 @@
 //! Language Models", arXiv 2601.22040 (v1: "A Separable Architecture for Continuous Token
 //! Representation in Language Models"); the baseline is the "standard, LLaMA-style
 //! architecture" of v1's abstract and v2's "standard tied-embedding baselines"
-//! (/work/shared/docs/leviathan.md §2.1, §2.4, §3.1). Which arm of v1 was tied is unresolved
+//! (docs/leviathan.md §2.1, §2.4, §3.1). Which arm of v1 was tied is unresolved
 //! there (§2.4, §2.7), so tying is a config switch; it defaults to untied, the v1 reading
 //! that reproduces "109M, 6 layers" at d = 256.
 

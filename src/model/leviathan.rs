@@ -4,7 +4,7 @@
 //! Reference: Batley & Saha, "Leviathan: Decoupling Input and Output Representations in
 //! Language Models", arXiv 2601.22040 v2 (v1: "A Separable Architecture for Continuous Token
 //! Representation in Language Models"). Only the abstracts are primary here; the generator
-//! below follows /work/shared/docs/leviathan.md §2.2 steps 1–7 and §3.3, which combine v2's
+//! below follows docs/leviathan.md §2.2 steps 1–7 and §3.3, which combine v2's
 //! quoted equations [N2], a close reading of v1 [N1], the third-party reimplementation
 //! Kitsunp/ml-cross-entropy `cut_cross_entropy/leviathan` [R] and the first author's KHRONOS
 //! code RTBatley/ConvKHRONOS [KH].
@@ -18,7 +18,7 @@
 //!    taken as sign parity · exp(Σ_j log(|φ| + ε)) (§2.2.5);
 //! 6. E_i = Σ_ℓ W_out,ℓ M_ℓ (§2.2.6, v2's E_i = Σ_ℓ W_ℓ ℳ_ℓ(z̃_ℓ)).
 //!
-//! Choices the sources leave open (leviathan.md says NOT FOUND), each a config field:
+//! Choices the sources leave open (docs/leviathan.md says NOT FOUND), each a config field:
 //! - the ½ inside the sigmoid comes from [R] only: `sigmoid_scale`, default 0.5;
 //! - dividing the basis by Σ_g B_g(t) comes from [R] ([KH] does not): `normalize_basis`,
 //!   default true;

@@ -1,4 +1,4 @@
-//! Comparison modes between a dense model and Leviathan (leviathan.md §2.4):
+//! Comparison modes between a dense model and Leviathan (docs/leviathan.md §2.4):
 //! - iso_body: the same body (depth, width, heads, FFN); Leviathan has fewer parameters
 //!   because the generator replaces the V×D input table;
 //! - isoparametric: Leviathan's depth is raised from the dense depth until its total parameter

@@ -114,7 +114,7 @@ pub fn global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// Rescales `grads` so that their global L2 norm is at most `max_norm` (PyTorch's
 /// `clip_grad_norm_`: factor min(1, max / (‖g‖ + 1e-6))); returns the norm before clipping,
-/// on the device. burn's own clipping is per tensor (burn_api.md §5), hence this. The factor
+/// on the device. burn's own clipping is per tensor (docs/burn_api.md §5), hence this. The factor
 /// is applied to every gradient without looking at it on the host: a multiply per
 /// parameter instead of a sync. An infinite `max_norm` only measures.
 pub fn clip_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(

@@ -1,5 +1,5 @@
 //! Vocabulary sizes: o200k_base's size (from tiktoken-rs) padded up to a multiple, and the
-//! paper's V = 200,376 (leviathan.md §2.3, §3.4; how the paper padded to it is not known).
+//! paper's V = 200,376 (docs/leviathan.md §2.3, §3.4; how the paper padded to it is not known).
 
 use crate::error::{Error, Result};
 

@@ -1,4 +1,4 @@
-//! The results table: one row per evaluated checkpoint of a cell (design.md, "Results
+//! The results table: one row per evaluated checkpoint of a cell (docs/design.md, "Results
 //! table"), read and written with polars as parquet and CSV, validated column by column, and
 //! always written to a temp file and renamed so a crash never truncates a table in place.
 //! Also turns any loss table (ours, Chinchilla-style, or plain N/D/loss) into fit points.

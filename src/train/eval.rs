@@ -1,7 +1,7 @@
 //! Evaluation on a fixed held-out set: the first `eval.tokens` tokens of the validation split,
 //! cut into consecutive windows so every evaluated token is predicted exactly once, whatever
 //! the model. Reports nats/token, bits-per-byte and the mean loss per training-frequency
-//! bucket (anchors.md 5):
+//! bucket (docs/anchors.md 5):
 //!   bpb = (sum of token NLL / ln 2) / (UTF-8 bytes of the predicted tokens).
 
 use burn::tensor::activation::log_softmax;

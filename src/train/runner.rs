@@ -730,8 +730,13 @@ fn result_row(
     status: RunStatus,
 ) -> ResultRow {
     let p = &count.params;
+    // A branch's clock starts at its prefix's checkpoint: only its cooldown ran here.
+    let start = match &cell.wsd {
+        Some(Wsd::Branch { start_tokens, .. }) => *start_tokens,
+        _ => 0,
+    };
     let tokens_per_s = if state.wall_s > 0.0 {
-        state.tokens as f64 / state.wall_s
+        state.tokens.saturating_sub(start) as f64 / state.wall_s
     } else {
         0.0
     };
@@ -757,7 +762,7 @@ fn result_row(
         seq_len: cell.model.seq_len as i64,
         tokens: state.tokens as i64,
         // Training FLOPs: forward FLOPs per token from the model's own counter, times 3
-        // (forward + backward), times tokens (Marin's convention, anchors.md 1.4).
+        // (forward + backward), times tokens (Marin's convention, docs/anchors.md 1.4).
         flops: 3.0 * count.flops_per_token.total as f64 * state.tokens as f64,
         step: state.step as i64,
         val_loss: eval.loss,
