@@ -18,6 +18,7 @@ pub mod train;
 pub mod fit;
 pub mod plot;
 pub mod report;
+pub mod resolve;
 pub mod graph;
 pub mod cli;
 

@@ -677,3 +677,67 @@ fn cuda_cells_run_one_per_visible_gpu() {
         vec!["0".to_string(), "1".to_string()]
     );
 }
+
+/// Leviathan through `ladder run`, both comparison modes against both baselines: iso-body
+/// cells keep the dense body, isoparametric cells deepen it until their total matches each
+/// dense baseline's within `model.iso_tolerance`, and the report compares every pair.
+#[test]
+fn leviathan_iso_body_and_isoparametric_cells_run_through_the_graph() {
+    let text = spec(&[(16, 1), (24, 1)], 256)
+        .replace(
+            "arches = [\"dense\"]",
+            "arches = [\"dense\", \"leviathan\"]\nmodes = [\"iso_body\", \"isoparametric\"]\ntie = [true, false]",
+        )
+        .replace("[grid]", "compact = 1024\n[grid]")
+        // One layer of these tiny bodies is 5-10% of the dense total, so depth can match it
+        // only this closely.
+        .replace("[model]", "[model]\niso_tolerance = 0.08");
+    let e = Exp::new(&text);
+    let out = e.run_ok(&["run", "--jobs", "2"]);
+    // 2 sizes x (dense tied, dense untied, iso-body, isoparametric tied, untied).
+    assert_eq!(trained(&out), 10, "{out}");
+    let rows = ladder::table::read_rows(&e.root.join("runs/t/results.parquet")).unwrap();
+    let last = |arch: &str, mode: &str, tie: Option<bool>, d: i64| {
+        rows.iter()
+            .filter(|r| r.arch == arch && r.mode == mode && r.tie == tie && r.d_model == d)
+            .max_by_key(|r| r.step)
+            .unwrap_or_else(|| panic!("no {arch}/{mode}/{tie:?} row at d {d}"))
+            .clone()
+    };
+    for d in [16, 24] {
+        let iso = last("leviathan", "iso_body", None, d);
+        for tie in [true, false] {
+            let dense = last("dense", "reference", Some(tie), d);
+            assert!(dense.val_loss.is_finite() && iso.val_loss.is_finite());
+            // Iso-body: the dense body, its input table replaced by the generator.
+            assert_eq!((iso.n_layers, iso.d_ff), (dense.n_layers, dense.d_ff));
+            assert_eq!(dense.n_embed_in, 1024 * d);
+            assert_ne!(iso.n_embed_in, dense.n_embed_in);
+            let param = last("leviathan", "isoparametric", Some(tie), d);
+            assert!(param.val_loss.is_finite());
+            // Leviathan keeps an untied head: against untied dense its generator is smaller
+            // than the table it replaces, so it grows deeper; against tied dense (one table
+            // for both ends) it is already larger at the same depth.
+            if tie {
+                assert!(param.n_layers <= dense.n_layers, "d {d} tied");
+            } else {
+                assert!(param.n_layers > dense.n_layers, "d {d} untied");
+            }
+            let gap = (param.n_params - dense.n_params).abs() as f64 / dense.n_params as f64;
+            assert!(
+                gap <= 0.08,
+                "d {d} tie {tie}: {} vs {}",
+                param.n_params,
+                dense.n_params
+            );
+        }
+    }
+    let report = std::fs::read_to_string(e.root.join("reports/t/REPORT.md")).unwrap();
+    for group in [
+        "leviathan/iso_body",
+        "leviathan/isoparametric/tied",
+        "dense/untied",
+    ] {
+        assert!(report.contains(group), "{group} missing from the report");
+    }
+}

@@ -151,7 +151,7 @@ fn count_table_is_aligned_and_errors_are_one_line() {
 
 #[test]
 fn count_isoparametric_reproduces_the_v1_example() {
-    // leviathan.md §2.4: untied dense d = 256, SwiGLU 1024, 6 layers (108.9M) against
+    // docs/leviathan.md §2.4: untied dense d = 256, SwiGLU 1024, 6 layers (108.9M) against
     // Leviathan at about 52 layers.
     let v = count_json(&[
         "--arch",

@@ -1,4 +1,4 @@
-//! Parameter accounting against the paper's arithmetic (leviathan.md §2.3, §2.4), against
+//! Parameter accounting against the paper's arithmetic (docs/leviathan.md §2.3, §2.4), against
 //! burn's own `num_params()` of the built models, and the isoparametric depth search.
 
 use burn::backend::Flex;
@@ -65,7 +65,7 @@ fn generator_table_of_leviathan_md_2_3() {
 
 #[test]
 fn v1_isoparametric_example_6_layers_dense_vs_about_52_layers_leviathan() {
-    // leviathan.md §2.4: d = 256, SwiGLU 1024, untied dense at 6 layers ≈ 108.9M.
+    // docs/leviathan.md §2.4: d = 256, SwiGLU 1024, untied dense at 6 layers ≈ 108.9M.
     let dense = DenseConfig::new(PAPER_VOCAB, body(256, 6, 4, 1024));
     let total = count::dense(&dense).params.total;
     assert_eq!(

@@ -188,3 +188,31 @@ fn global_clipping_scales_to_the_limit_on_the_device() {
         norm(&clipped)
     );
 }
+
+/// Decoupled weight decay touches matrices only: the exempt set of an untied dense model is
+/// exactly its embedding table and its RMSNorm gains (two per block and the final one); the
+/// output head and every projection decay.
+#[test]
+fn weight_decay_exempts_exactly_the_embedding_and_the_norms() {
+    use ladder::model::SplineDecay;
+    use ladder::train::runner::exempt_params;
+    let model = DenseConfig::new(50, BodyConfig::new(16, 2, 2).with_seq_len(8))
+        .init::<B>(&Default::default());
+    let mut exempt = exempt_params::<B, _>(&model, SplineDecay::One);
+    let mut want = vec![model.embed.id, model.body.norm.gamma.id];
+    let mut decayed = vec![model.head.as_ref().unwrap().weight.id];
+    for b in &model.body.blocks {
+        want.extend([b.attn_norm.gamma.id, b.ffn_norm.gamma.id]);
+        decayed.extend([
+            b.qkv.weight.id,
+            b.out.weight.id,
+            b.gate_up.weight.id,
+            b.down.weight.id,
+        ]);
+    }
+    exempt.sort();
+    want.sort();
+    assert_eq!(exempt, want);
+    assert_eq!(want.len(), 2 + 2 * 2);
+    assert!(decayed.iter().all(|id| !exempt.contains(id)));
+}

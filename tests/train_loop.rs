@@ -173,17 +173,20 @@ fn a_killed_run_resumes_to_the_same_curve() {
             la.iter().map(|x| x.0).collect::<Vec<_>>(),
             lb.iter().map(|x| x.0).collect::<Vec<_>>()
         );
+        // The training curve is bit-identical: same seed, and the checkpoint holds the
+        // exact f32 weights, both AdamW states and the batcher's position.
         for ((s, x), (_, y)) in la.iter().zip(&lb) {
-            assert!(
-                (x - y).abs() < 1e-4 * x.abs(),
-                "{arch} step {s}: {x} vs {y}"
-            );
+            assert_eq!(x.to_bits(), y.to_bits(), "{arch} step {s}: {x} vs {y}");
         }
+        // Validation losses are not always bit-identical: the evaluation's larger tensors
+        // cross the CPU backend's parallel thresholds, and rayon splits a parallel reduction
+        // adaptively (work stealing), so f32 partial sums can round differently run to run.
+        // Measured: 2 ulp of f64 (9.156400088220835 vs ...837); allowed: 1e-9 relative.
         assert_eq!(a.rows.len(), b.rows.len());
         for (ra, rb) in a.rows.iter().zip(&b.rows) {
             assert_eq!((ra.step, ra.tokens), (rb.step, rb.tokens));
             assert!(
-                (ra.val_loss - rb.val_loss).abs() < 1e-4 * ra.val_loss,
+                (ra.val_loss - rb.val_loss).abs() <= 1e-9 * ra.val_loss,
                 "{arch}: {} vs {}",
                 ra.val_loss,
                 rb.val_loss

@@ -128,7 +128,7 @@ pub fn run(args: BenchTokenizeArgs) -> anyhow::Result<()> {
                     h.update(id.to_le_bytes());
                 }
             }
-            our_sha = crate::data::corpus::hex(&h.finalize());
+            our_sha = hex::encode(&h.finalize());
         }
         drop(ids);
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Args;
 
-use crate::graph::work::{self, RESULTS_STEM};
+use crate::graph::work::RESULTS_STEM;
 use crate::report::{self, AnalysisSpec, Setup};
 use crate::table;
 
@@ -61,7 +61,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<()> {
                 );
             }
             let rows = table::read_rows(&table)?;
-            let setup = work::setup(&plan, rows.first().map(|r| r.vocab as usize));
+            let setup = crate::resolve::setup(&plan, rows.first().map(|r| r.vocab as usize));
             let analysis = args.analysis.clone().or(plan.analysis.clone());
             (
                 rows,

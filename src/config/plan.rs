@@ -950,9 +950,7 @@ impl Plan {
                 ));
             }
             let before = cells.len();
-            cells.retain(|c| {
-                !rule.drops(&c.size.name, c.tokens_per_param, c.seed, c.lr_scale)
-            });
+            cells.retain(|c| !rule.drops(&c.size.name, c.tokens_per_param, c.seed, c.lr_scale));
             if cells.len() == before {
                 return Err(err(
                     &key,

@@ -271,7 +271,7 @@ impl Corpus {
             h.update([0]);
             h.update(sha);
         }
-        Ok(hex(&h.finalize()))
+        Ok(hex::encode(&h.finalize()))
     }
 }
 
@@ -340,12 +340,7 @@ pub fn is_validation_text(text: &str) -> bool {
 
 /// Lower-case hex sha256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-/// Lower-case hex of `bytes`.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&Sha256::digest(bytes))
 }
 
 /// sha256 of a file, read in blocks.
@@ -434,7 +429,7 @@ impl HashCache {
                 CacheEntry {
                     size,
                     mtime_ns,
-                    sha256: hex(sha),
+                    sha256: hex::encode(sha),
                 },
             );
             self.dirty = true;
@@ -583,7 +578,7 @@ mod tests {
         let cache_file = dir.path().join("cache.json");
         let mut cache = HashCache::load(Some(&cache_file));
         let first = cache.sha256_all([f.as_path()].into_iter()).unwrap();
-        assert_eq!(hex(&first[0]), sha256_hex(b"one"));
+        assert_eq!(hex::encode(&first[0]), sha256_hex(b"one"));
         // A stale entry for the same stamp is believed (that is the point of the cache) ...
         let mut cache = HashCache::load(Some(&cache_file));
         assert_eq!(cache.get(&f), Some(first[0]));
@@ -594,7 +589,7 @@ mod tests {
         fs::write(&f, "one more").unwrap();
         assert_eq!(cache.get(&f), None);
         let again = cache.sha256_all([f.as_path()].into_iter()).unwrap();
-        assert_eq!(hex(&again[0]), sha256_hex(b"one more"));
+        assert_eq!(hex::encode(&again[0]), sha256_hex(b"one more"));
     }
 
     #[test]

@@ -471,7 +471,7 @@ fn first_pass(
                             if s.last_file == Some(fi)
                                 && let Some(src) = s.sources.last_mut()
                             {
-                                src.sha256 = corpus::hex(&sha);
+                                src.sha256 = hex::encode(&sha);
                             }
                         }
                     }

@@ -6,7 +6,7 @@
 //!   tokens): the results table's `flops`. What a step trains differs under WSD: a stable
 //!   prefix trains its furthest branch start S_max once, a branch only its cooldown D - S.
 //!   The counts need the vocabulary; before the tokens step has run, the spec's
-//!   ([`super::work::estimated_vocab`]), and the estimate says which.
+//!   ([`crate::resolve::estimated_vocab`]), and the estimate says which.
 //! - **Throughput.** Measured rates come from finished training steps of any experiment under
 //!   runs/ (`record.json`'s last row: tokens trained over the run's wall time, its FLOPs per
 //!   token; `cell.toml`: device and arch; `status.json`: the host) and from `ladder bench

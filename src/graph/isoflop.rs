@@ -19,15 +19,6 @@ use crate::config::spec::Compact;
 use crate::model::{BodyConfig, DenseConfig, count};
 use crate::{Error, Result};
 
-/// Tokens that spend `flops` training FLOPs at `train_flops_per_token` (3 x forward), in
-/// whole batches of `batch` tokens (the nearest number of batches, at least one).
-pub fn budget_tokens(flops: f64, train_flops_per_token: u64, batch: u64) -> u64 {
-    let batches = (flops / train_flops_per_token.max(1) as f64 / batch as f64)
-        .round()
-        .max(1.0);
-    batches as u64 * batch
-}
-
 /// The vocabulary a size rule counts parameters at (`None` under `compact = true`, which the
 /// plan refuses for rules).
 pub fn rule_vocab(plan: &Plan) -> Option<usize> {
@@ -96,17 +87,4 @@ pub fn choose(plan: &Plan, rule: &BudgetRule) -> Result<Vec<Size>> {
 /// Adds the cells of the plan's rule budgets (see [`Plan::expand_budget_rules`]).
 pub fn expand(plan: &mut Plan) -> Result<()> {
     plan.expand_budget_rules(choose)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_budget_buys_whole_batches_of_tokens() {
-        // 3 F = 6e5 FLOPs per token, batches of 1,000 tokens: 1e10 FLOPs buy 16,667 tokens,
-        // 16.667 batches, rounded to 17.
-        assert_eq!(budget_tokens(1e10, 600_000, 1000), 17_000);
-        assert_eq!(budget_tokens(1.0, 600_000, 1000), 1000);
-    }
 }

@@ -9,7 +9,7 @@
 //!   only shapes the cooldown (the D fields, `train.tokens`, `final_lr_frac`, `decay_frac`,
 //!   `checkpoint_every`, `eval`), so it depends neither on its length nor on its branch
 //!   points. Its warmup is fixed (`train.warmup_tokens`, else the recipe's N tokens; see
-//!   [`super::work::cell_spec_as`]). A branch's id is its cell's id, with the prefix among
+//!   [`crate::resolve::cell_spec_as`]). A branch's id is its cell's id, with the prefix among
 //!   its inputs.
 //! - **Length.** A prefix trains to the furthest start point S_i = D_i (1 - decay_frac)
 //!   (whole batches) that a branch still needs, keeping a checkpoint at each. A branch needs
@@ -32,9 +32,10 @@ use super::archive;
 use super::exec::{Outcome, Verdict};
 use super::status::{State, StatusFile};
 use super::step::{StepKind, train_config};
-use super::work::{Ctx, Role, cell_spec_as};
+use super::work::Ctx;
 use crate::config::CellSpec;
 use crate::config::plan::{Plan, PlannedCell};
+use crate::resolve::{Role, cell_spec_as};
 use crate::train::RECORD_FILE;
 use crate::train::runner::{CHECKPOINT_DIR, latest_checkpoint, read_state};
 use crate::{Error, Result};

@@ -4,14 +4,8 @@
 
 use plotters::prelude::SeriesLabelPosition;
 
-use super::{Chart, Layer};
+use super::{Chart, Layer, log_grid};
 use crate::fit::isoflop::IsoflopReport;
-
-fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (n - 1) as f64).exp())
-        .collect()
-}
 
 /// Loss vs N per budget, the budget's parabola over its sizes, and its vertex (x); budgets
 /// left out are drawn without a parabola. `group` names the runs (arch, mode).

@@ -476,6 +476,13 @@ fn log_ticks(lo: f64, hi: f64) -> (Vec<f64>, Vec<f64>) {
     (bold, at(&all))
 }
 
+/// `n` points from `lo` to `hi`, evenly spaced in log (a fitted curve drawn on log axes).
+pub fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
+    (0..n)
+        .map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (n - 1) as f64).exp())
+        .collect()
+}
+
 /// Short human numbers for tick labels: 1.2M, 350k, 0.25, 3.1e-5; 1e18 past the trillions
 /// (FLOP budgets).
 pub fn human(v: f64) -> String {

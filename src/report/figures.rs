@@ -10,7 +10,7 @@ use super::spec::AnalysisSpec;
 use crate::Result;
 use crate::fit::bootstrap::interval;
 use crate::fit::{At, LawKind};
-use crate::plot::{Chart, Layer, isoflop};
+use crate::plot::{Chart, Layer, isoflop, log_grid};
 
 /// A group's colour: its position among the fitted groups (baselines first), or after them.
 fn color_of(a: &Analysis, group: &str) -> usize {
@@ -37,12 +37,6 @@ fn tokens_per_param(g: &GroupFit) -> f64 {
     let mut r: Vec<f64> = g.input.points.iter().map(|p| p.d / p.n).collect();
     r.sort_by(f64::total_cmp);
     r.get(r.len() / 2).copied().unwrap_or(20.0)
-}
-
-fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    (0..n)
-        .map(|i| (lo.ln() + (hi.ln() - lo.ln()) * i as f64 / (n - 1) as f64).exp())
-        .collect()
 }
 
 /// The points a group's fit used (its chosen learning rates).

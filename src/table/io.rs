@@ -84,6 +84,20 @@ pub fn write_rows(rows: &[ResultRow], stem: &Path) -> Result<()> {
     write_frame_atomic(&mut df, &stem.with_extension("csv"))
 }
 
+/// Publishes a table [`write_rows`] wrote at `from` (a stem) as `to` (a stem), byte for byte.
+pub fn copy_table(from: &Path, to: &Path) -> Result<()> {
+    for ext in ["parquet", "csv"] {
+        copy_file(&from.with_extension(ext), &to.with_extension(ext))?;
+    }
+    Ok(())
+}
+
+/// Copies a file through a temp path and a rename.
+pub fn copy_file(from: &Path, to: &Path) -> Result<()> {
+    let bytes = std::fs::read(from).map_err(|e| crate::Error::io(from, e))?;
+    write_atomic(to, &bytes)
+}
+
 /// Column `name` as f64 values, accepting any numeric type or numeric text; `None` = null.
 pub(crate) fn f64_column(
     df: &DataFrame,
@@ -213,83 +227,36 @@ pub fn read_rows(path: &Path) -> Result<Vec<ResultRow>> {
             format!("not a results table: {}", problems.join("; ")),
         ));
     }
-    let null = |name: &str, row: usize| {
-        Error::table(path, format!("column `{name}` row {} is empty", row + 1))
-    };
-    let s = |name: &str, row: usize| -> Result<String> {
-        match &columns[name] {
-            Values::Str(v) => v[row].clone().ok_or_else(|| null(name, row)),
-            _ => unreachable!("typed by COLUMNS"),
-        }
-    };
-    let i = |name: &str, row: usize| -> Result<i64> {
-        match &columns[name] {
-            Values::Int(v) => v[row].ok_or_else(|| null(name, row)),
-            _ => unreachable!("typed by COLUMNS"),
-        }
-    };
-    // Floats may be empty (a diverged run has no loss): they read as NaN, never as a number.
-    // An optional column the table lacks reads as its default, NaN.
-    let f = |name: &str, row: usize| -> f64 {
-        match columns.get(name) {
-            Some(Values::Float(v)) => v[row].unwrap_or(f64::NAN),
-            None => f64::NAN,
-            _ => unreachable!("typed by COLUMNS"),
-        }
-    };
-    let tie = |row: usize, arch: &str, n_embed_out: i64| match columns.get("tie") {
-        Some(Values::Bool(v)) => v[row],
-        _ => (arch == "dense").then_some(n_embed_out == 0),
-    };
-    let size = |row: usize| match columns.get("size") {
-        Some(Values::Str(v)) => v[row].clone().unwrap_or_default(),
-        _ => String::new(),
-    };
-    let lr_scale = |row: usize| match columns.get("lr_scale") {
-        Some(Values::Float(v)) => v[row].unwrap_or(1.0),
-        _ => 1.0,
-    };
+    // Each row as the serde fields of a ResultRow (NaN and empty cells as null: a float
+    // reads back as NaN, an optional text as empty, a required field as an error).
     (0..df.height())
         .map(|r| {
-            let arch = s("arch", r)?;
-            let n_embed_out = i("n_embed_out", r)?;
-            Ok(ResultRow {
-                tie: tie(r, &arch, n_embed_out),
-                size: size(r),
-                lr_scale: lr_scale(r),
-                run_id: s("run_id", r)?,
-                exp: s("exp", r)?,
-                arch,
-                mode: s("mode", r)?,
-                n_params: i("n_params", r)?,
-                n_embed_in: i("n_embed_in", r)?,
-                n_embed_out,
-                n_nonembed: i("n_nonembed", r)?,
-                d_model: i("d_model", r)?,
-                n_layers: i("n_layers", r)?,
-                n_heads: i("n_heads", r)?,
-                d_ff: i("d_ff", r)?,
-                vocab: i("vocab", r)?,
-                seq_len: i("seq_len", r)?,
-                tokens: i("tokens", r)?,
-                flops: f("flops", r),
-                step: i("step", r)?,
-                val_loss: f("val_loss", r),
-                val_bpb: f("val_bpb", r),
-                bucket_loss: s("bucket_loss", r).unwrap_or_default(),
-                lr: f("lr", r),
-                batch_tokens: i("batch_tokens", r)?,
-                seed: i("seed", r)?,
-                status: s("status", r)?,
-                wall_s: f("wall_s", r),
-                tokens_per_s: f("tokens_per_s", r),
-                git_commit: s("git_commit", r).unwrap_or_default(),
-                config_hash: s("config_hash", r)?,
-                created_at: s("created_at", r).unwrap_or_default(),
-                budget: f("budget", r),
-                flops_per_token: f("flops_per_token", r),
-                mfu: f("mfu", r),
-            })
+            let mut row = serde_json::Map::new();
+            for (name, values) in &columns {
+                let v = match values {
+                    Values::Str(v) => v[r].clone().map(serde_json::Value::from),
+                    Values::Int(v) => v[r].map(serde_json::Value::from),
+                    Values::Float(v) => v[r]
+                        .and_then(serde_json::Number::from_f64)
+                        .map(serde_json::Value::Number),
+                    Values::Bool(v) => v[r].map(serde_json::Value::from),
+                };
+                row.insert(name.to_string(), v.unwrap_or(serde_json::Value::Null));
+            }
+            // Tables from before the `tie` column: a dense row is tied exactly when it has
+            // no output head.
+            if !columns.contains_key("tie") {
+                let tied = (row["arch"] == "dense").then(|| row["n_embed_out"] == 0);
+                row.insert("tie".into(), serde_json::Value::from(tied));
+            }
+            let empty: Vec<&str> = row
+                .iter()
+                .filter(|(_, v)| v.is_null())
+                .map(|(k, _)| k.as_str())
+                .collect();
+            let empty = empty.join(", ");
+            serde_json::from_value(serde_json::Value::Object(row))
+                .map_err(|e| Error::table(path, format!("row {}: {e} (empty: {empty})", r + 1)))
         })
         .collect()
 }

@@ -9,6 +9,8 @@ mod points;
 mod schema;
 
 pub use group::{Group, tie_word};
-pub use io::{read_frame, read_rows, write_atomic, write_frame_atomic, write_rows};
+pub use io::{
+    copy_file, copy_table, read_frame, read_rows, write_atomic, write_frame_atomic, write_rows,
+};
 pub use points::{Excluded, FitInput, ParamCount, Point, load_points, points_from_frame};
 pub use schema::{COLUMNS, ColumnType, LATER_COLUMNS, ResultRow, rows_to_frame};

@@ -100,6 +100,7 @@ pub struct ResultRow {
     pub val_loss: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub val_bpb: f64,
+    #[serde(deserialize_with = "empty_if_null")]
     pub bucket_loss: String,
     #[serde(deserialize_with = "nan_if_null")]
     pub lr: f64,
@@ -110,8 +111,10 @@ pub struct ResultRow {
     pub wall_s: f64,
     #[serde(deserialize_with = "nan_if_null")]
     pub tokens_per_s: f64,
+    #[serde(deserialize_with = "empty_if_null")]
     pub git_commit: String,
     pub config_hash: String,
+    #[serde(deserialize_with = "empty_if_null")]
     pub created_at: String,
     /// Dense rows: tied embeddings or not. Isoparametric Leviathan rows: whether the dense
     /// model its depth is matched to is tied. Iso-body rows: empty (compared with every
@@ -121,10 +124,10 @@ pub struct ResultRow {
     pub tie: Option<bool>,
     /// The grid size the cell was planned for (cells of one size are paired across arches and
     /// baselines); empty when unknown, and then the analysis pairs by width.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "empty_if_null")]
     pub size: String,
     /// Multiplier of the recipe's learning rate (1 when absent).
-    #[serde(default = "one")]
+    #[serde(default = "one", deserialize_with = "one_if_null")]
     pub lr_scale: f64,
     /// Nominal training-FLOP budget the cell was planned for (IsoFLOP grids); NaN when none.
     /// Older records and tables have no such field: it reads as NaN.
@@ -154,29 +157,84 @@ fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> 
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
-macro_rules! columns_of {
-    ($rows:expr; $($s:ident),*; $($i:ident),*; $($f:ident),*; $($b:ident),*) => {{
-        let rows = $rows;
-        let cols: Vec<Column> = vec![
-            $( Column::new(stringify!($s).into(), rows.iter().map(|r| r.$s.clone()).collect::<Vec<String>>()), )*
-            $( Column::new(stringify!($i).into(), rows.iter().map(|r| r.$i).collect::<Vec<i64>>()), )*
-            $( Column::new(stringify!($f).into(), rows.iter().map(|r| r.$f).collect::<Vec<f64>>()), )*
-            $( Column::new(stringify!($b).into(), rows.iter().map(|r| r.$b).collect::<Vec<Option<bool>>>()), )*
-        ];
-        cols
-    }};
+fn one_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(1.0))
 }
 
-/// Builds the table's frame from typed rows, columns in [`COLUMNS`] order.
+fn empty_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Builds the table's frame from typed rows, columns in [`COLUMNS`] order: each row as its
+/// serde fields, each column typed by [`COLUMNS`] (a null float is NaN).
 pub fn rows_to_frame(rows: &[ResultRow]) -> DataFrame {
-    let cols = columns_of!(rows;
-        run_id, exp, arch, mode, bucket_loss, status, git_commit, config_hash, created_at, size;
-        n_params, n_embed_in, n_embed_out, n_nonembed, d_model, n_layers, n_heads, d_ff, vocab,
-        seq_len, tokens, step, batch_tokens, seed;
-        flops, val_loss, val_bpb, lr, wall_s, tokens_per_s, lr_scale, budget, flops_per_token,
-        mfu;
-        tie);
-    let df = DataFrame::new(rows.len(), cols).expect("columns have the rows' length");
-    let order: Vec<&str> = COLUMNS.iter().map(|(n, _)| *n).collect();
-    df.select(order).expect("every schema column was built")
+    let values: Vec<serde_json::Map<String, serde_json::Value>> = rows
+        .iter()
+        .map(|r| match serde_json::to_value(r) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => unreachable!("a ResultRow serialises to an object"),
+        })
+        .collect();
+    let cols: Vec<Column> = COLUMNS
+        .iter()
+        .map(|&(name, ty)| {
+            let field = values.iter().map(|m| &m[name]);
+            let name = name.into();
+            match ty {
+                ColumnType::Str => Column::new(
+                    name,
+                    field
+                        .map(|v| v.as_str().unwrap_or_default().to_string())
+                        .collect::<Vec<String>>(),
+                ),
+                ColumnType::Int => Column::new(
+                    name,
+                    field
+                        .map(|v| v.as_i64().unwrap_or_default())
+                        .collect::<Vec<i64>>(),
+                ),
+                ColumnType::Float => Column::new(
+                    name,
+                    field
+                        .map(|v| v.as_f64().unwrap_or(f64::NAN))
+                        .collect::<Vec<f64>>(),
+                ),
+                ColumnType::Bool => Column::new(
+                    name,
+                    field
+                        .map(serde_json::Value::as_bool)
+                        .collect::<Vec<Option<bool>>>(),
+                ),
+            }
+        })
+        .collect();
+    DataFrame::new(rows.len(), cols).expect("columns have the rows' length")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row struct and [`COLUMNS`] name the same fields: the schema is the struct's.
+    #[test]
+    fn columns_are_the_rows_serde_fields() {
+        let json = r#"{"run_id":"r","exp":"e","arch":"dense","mode":"reference","n_params":1,
+            "n_embed_in":1,"n_embed_out":0,"n_nonembed":0,"d_model":1,"n_layers":1,"n_heads":1,
+            "d_ff":1,"vocab":1,"seq_len":1,"tokens":1,"flops":1.0,"step":1,"val_loss":1.0,
+            "val_bpb":1.0,"bucket_loss":"[]","lr":1.0,"batch_tokens":1,"seed":0,
+            "status":"succeeded","wall_s":1.0,"tokens_per_s":1.0,"git_commit":"",
+            "config_hash":"h","created_at":""}"#;
+        let row: ResultRow = serde_json::from_str(json).unwrap();
+        let serde_json::Value::Object(m) = serde_json::to_value(&row).unwrap() else {
+            unreachable!()
+        };
+        let mut fields: Vec<&str> = m.keys().map(String::as_str).collect();
+        let mut columns: Vec<&str> = COLUMNS.iter().map(|c| c.0).collect();
+        fields.sort_unstable();
+        columns.sort_unstable();
+        assert_eq!(fields, columns);
+        // Absent later columns take their documented defaults.
+        assert!(row.tie.is_none() && row.size.is_empty() && row.lr_scale == 1.0);
+        assert!(row.budget.is_nan() && row.mfu.is_nan());
+    }
 }

@@ -227,4 +227,80 @@ mod tests {
             set.unigram_loss()
         );
     }
+
+    /// A model whose logits depend only on the input id (a fixed bigram table, through the
+    /// trait's own path: hidden = the table's row, head = the identity), so every predicted
+    /// token's NLL is -log softmax(table[prev])[next], computed here in f64.
+    #[test]
+    fn evaluate_by_hand() {
+        use crate::model::Head;
+        use burn::backend::Flex;
+        use burn::module::Param;
+        use burn::tensor::module::embedding;
+        type F = Flex;
+        struct Bigram {
+            table: Param<Tensor<F, 2>>,
+            eye: Param<Tensor<F, 2>>,
+        }
+        impl LanguageModel<F> for Bigram {
+            fn vocab(&self) -> usize {
+                3
+            }
+            fn hidden(&self, ids: &TokenBatch<F>) -> Result<Tensor<F, 3>> {
+                Ok(embedding(self.table.val(), ids.tensor()))
+            }
+            fn head(&self) -> Head<'_, F> {
+                Head::Tied(&self.eye)
+            }
+        }
+        let table = [[2.0, 0.0, -1.0], [0.5, 0.5, 0.0], [-2.0, 1.0, 3.0]];
+        let dev = Default::default();
+        let param = |v: Vec<f32>| {
+            Param::from_tensor(Tensor::<F, 2>::from_data(TensorData::new(v, [3, 3]), &dev))
+        };
+        let model = Bigram {
+            table: param(table.iter().flatten().map(|&x| x as f32).collect()),
+            eye: param(vec![1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]),
+        };
+        // Two windows of seq_len 2: predicted (prev -> next) 0->1, 1->2, 2->2, 2->0.
+        let set = EvalSet {
+            windows: vec![0, 1, 2, 2, 2, 0],
+            n_windows: 2,
+            seq_len: 2,
+            token_bytes: vec![1, 2, 4],
+            bucket_of: vec![0, 1, 1],
+            buckets: Buckets {
+                scheme: "test".into(),
+                thresholds: vec![],
+            },
+            counts: vec![1, 1, 1],
+        };
+        let nll = |prev: usize, next: usize| {
+            let z: f64 = table[prev].iter().map(|x: &f64| x.exp()).sum();
+            z.ln() - table[prev][next]
+        };
+        let pairs = [(0, 1), (1, 2), (2, 2), (2, 0)];
+        let want: Vec<f64> = pairs.iter().map(|&(p, n)| nll(p, n)).collect();
+        let bytes = (2 + 4 + 4 + 1) as f64;
+        for batch in [1, 2] {
+            let r = set.evaluate(&model, &dev, batch).unwrap();
+            assert_eq!((r.tokens, r.bytes), (4, 11));
+            let loss = want.iter().sum::<f64>() / 4.0;
+            assert!(
+                (r.loss - loss).abs() < 1e-5,
+                "batch {batch}: {} vs {loss}",
+                r.loss
+            );
+            let bpb = want.iter().sum::<f64>() / std::f64::consts::LN_2 / bytes;
+            assert!((r.bpb - bpb).abs() < 1e-5, "{} vs {bpb}", r.bpb);
+            // Bucket 0 holds id 0 (predicted once, 2 -> 0); bucket 1 ids 1 and 2.
+            let b0 = want[3];
+            let b1 = (want[0] + want[1] + want[2]) / 3.0;
+            let got: Vec<f64> = r.bucket_loss.iter().map(|b| b.unwrap()).collect();
+            assert!(
+                (got[0] - b0).abs() < 1e-5 && (got[1] - b1).abs() < 1e-5,
+                "{got:?}"
+            );
+        }
+    }
 }

@@ -295,6 +295,13 @@ pub(crate) fn archive_finished(ctx: &Ctx, i: usize) {
     }
 }
 
+/// (tokens, loss) of the last line of a run's metrics.jsonl.
+fn last_step(dir: &std::path::Path) -> Option<(i64, f64)> {
+    let text = std::fs::read_to_string(dir.join(crate::train::runner::METRICS_FILE)).ok()?;
+    let line: serde_json::Value = serde_json::from_str(text.lines().last()?).ok()?;
+    Some((line["tokens"].as_i64()?, line["loss"].as_f64()?))
+}
+
 /// "train-ab12 40%, train-cd34 10%" from the records of the running cells.
 fn progress(ctx: &Ctx, running: &[(usize, Instant)]) -> String {
     let parts: Vec<String> = running
@@ -308,9 +315,14 @@ fn progress(ctx: &Ctx, running: &[(usize, Instant)]) -> String {
             let done = RunRecord::load(&dir.join(RECORD_FILE))
                 .ok()
                 .and_then(|r| r.rows.last().map(|r| (r.tokens, r.val_loss)));
-            let pct = match done {
-                Some((t, loss)) if budget > 0 => format!(
+            // A stable prefix never evaluates: its progress is its last training step's.
+            let pct = match (done, last_step(&dir)) {
+                (Some((t, loss)), _) if budget > 0 => format!(
                     "{:.0}% (val_loss {loss:.3})",
+                    100.0 * t as f64 / budget as f64
+                ),
+                (None, Some((t, loss))) if budget > 0 => format!(
+                    "{:.0}% (train loss {loss:.3})",
                     100.0 * t as f64 / budget as f64
                 ),
                 _ => "starting".into(),
